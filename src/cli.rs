@@ -1,0 +1,334 @@
+//! Command-line flags, in node_exporter's names (`--web.listen-address`, `--path.procfs`,
+//! `--collector.<name>` / `--no-collector.<name>`, ...). Raw values are parsed here once and
+//! validated into [`Options`], which the rest of hale trusts; a bad value is an error that names
+//! the flag.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use regex::Regex;
+
+use crate::collector::{self, DeviceFilter, Settings};
+use crate::config::Config;
+use crate::logging;
+use crate::paths::HostPaths;
+
+/// hale: host, process and container metrics, health and safe healing for Docker hosts.
+#[derive(Debug, Parser)]
+#[command(name = "hale", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Addresses on which to expose metrics and the web interface. Repeatable.
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = ":9929", action = ArgAction::Append, global = false)]
+    pub listen_addresses: Vec<String>,
+
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    pub telemetry_path: String,
+
+    /// Maximum number of parallel scrape requests; 0 disables the limit.
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
+    pub max_requests: usize,
+
+    /// procfs mountpoint.
+    #[arg(long = "path.procfs", value_name = "DIR", default_value = "/proc")]
+    pub procfs: PathBuf,
+
+    /// sysfs mountpoint.
+    #[arg(long = "path.sysfs", value_name = "DIR", default_value = "/sys")]
+    pub sysfs: PathBuf,
+
+    /// rootfs mountpoint (the host's `/` when hale runs in a container).
+    #[arg(long = "path.rootfs", value_name = "DIR", default_value = "/")]
+    pub rootfs: PathBuf,
+
+    /// YAML config file (process groups, ...). hale runs on defaults without one.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value = "info")]
+    pub log_level: logging::Level,
+
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+    pub log_format: logging::Format,
+
+    /// Set all collectors to disabled by default; enable them one by one with --collector.<name>.
+    #[arg(long = "collector.disable-defaults")]
+    pub disable_defaults: bool,
+
+    /// Time budget of each collector in a scrape; a collector still running then is reported
+    /// failed. Prometheus' own scrape timeout, when it sends one, lowers it.
+    #[arg(long = "scrape.collector-timeout", value_name = "DURATION", default_value = "4s", value_parser = parse_duration)]
+    pub collector_timeout: Duration,
+
+    /// Regexp of mount points to exclude for the filesystem collector.
+    #[arg(long = "collector.filesystem.mount-points-exclude", value_name = "REGEX", default_value = collector::DEFAULT_MOUNT_POINTS_EXCLUDE)]
+    pub mount_points_exclude: String,
+
+    /// Regexp of filesystem types to exclude for the filesystem collector.
+    #[arg(long = "collector.filesystem.fs-types-exclude", value_name = "REGEX", default_value = collector::DEFAULT_FS_TYPES_EXCLUDE)]
+    pub fs_types_exclude: String,
+
+    /// How long a statfs may run before its mount is reported with device_error and skipped.
+    #[arg(long = "collector.filesystem.mount-timeout", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub mount_timeout: Duration,
+
+    /// Regexp of diskstats devices to exclude (mutually exclusive with device-include).
+    #[arg(long = "collector.diskstats.device-exclude", value_name = "REGEX")]
+    pub diskstats_exclude: Option<String>,
+
+    /// Regexp of diskstats devices to include (mutually exclusive with device-exclude).
+    #[arg(long = "collector.diskstats.device-include", value_name = "REGEX", conflicts_with = "diskstats_exclude")]
+    pub diskstats_include: Option<String>,
+
+    /// Regexp of net devices to exclude (mutually exclusive with device-include).
+    /// Default: ^veth (the host side of container interfaces).
+    #[arg(long = "collector.netdev.device-exclude", value_name = "REGEX")]
+    pub netdev_exclude: Option<String>,
+
+    /// Regexp of net devices to include (mutually exclusive with device-exclude).
+    #[arg(long = "collector.netdev.device-include", value_name = "REGEX", conflicts_with = "netdev_exclude")]
+    pub netdev_include: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands; without one, hale serves.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a config file and exit: 0 when valid, 1 with the field and line when not.
+    CheckConfig {
+        /// The YAML config file to check.
+        file: PathBuf,
+    },
+}
+
+/// A flag value that does not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    #[error("--{flag}: invalid regular expression: {source}")]
+    Regex {
+        flag: &'static str,
+        #[source]
+        source: regex::Error,
+    },
+    #[error("--web.telemetry-path={0:?}: must start with '/' and not be '/' (the landing page)")]
+    TelemetryPath(String),
+    #[error(transparent)]
+    Path(#[from] crate::paths::PathError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// Validated settings for serving.
+#[derive(Debug)]
+pub struct Options {
+    pub listen_addresses: Vec<String>,
+    pub telemetry_path: String,
+    pub max_requests: usize,
+    pub collectors: Vec<&'static str>,
+    pub collector_timeout: Duration,
+    pub settings: Settings,
+}
+
+/// The full clap command, with a `--collector.<name>` / `--no-collector.<name>` pair per collector.
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    for spec in collector::SPECS {
+        let on = format!("collector.{}", spec.name);
+        let off = format!("no-collector.{}", spec.name);
+        let default = if spec.enabled_by_default { "enabled" } else { "disabled" };
+        cmd = cmd
+            .arg(
+                Arg::new(on.clone())
+                    .long(on.clone())
+                    .action(ArgAction::SetTrue)
+                    .overrides_with(off.clone())
+                    .help(format!("Enable the {} collector (default: {default}). {}.", spec.name, spec.help)),
+            )
+            .arg(
+                Arg::new(off.clone())
+                    .long(off)
+                    .action(ArgAction::SetTrue)
+                    .overrides_with(on)
+                    .hide(true),
+            );
+    }
+    cmd
+}
+
+/// Parses the process arguments (exits with usage on error, as clap does).
+pub fn parse() -> (Cli, ArgMatches) {
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    (cli, matches)
+}
+
+/// Parses arguments from a list (for tests).
+pub fn try_parse_from<I, T>(args: I) -> Result<(Cli, ArgMatches), clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    Ok((cli, matches))
+}
+
+/// The enabled collectors, in registry order: defaults (or none with `--collector.disable-defaults`),
+/// then each `--collector.<name>` / `--no-collector.<name>`, the last of a pair winning.
+pub fn enabled_collectors(cli: &Cli, matches: &ArgMatches) -> Vec<&'static str> {
+    collector::SPECS
+        .iter()
+        .filter(|spec| {
+            let on = matches.get_flag(&format!("collector.{}", spec.name));
+            let off = matches.get_flag(&format!("no-collector.{}", spec.name));
+            if on {
+                true
+            } else if off {
+                false
+            } else {
+                spec.enabled_by_default && !cli.disable_defaults
+            }
+        })
+        .map(|spec| spec.name)
+        .collect()
+}
+
+fn regex(flag: &'static str, value: &str) -> Result<Regex, OptionsError> {
+    Regex::new(value).map_err(|source| OptionsError::Regex { flag, source })
+}
+
+fn device_filter(
+    include: Option<&str>,
+    exclude: Option<&str>,
+    default_exclude: &str,
+    flag_prefix: &'static str,
+) -> Result<DeviceFilter, OptionsError> {
+    let (inc_flag, exc_flag) = match flag_prefix {
+        "diskstats" => ("collector.diskstats.device-include", "collector.diskstats.device-exclude"),
+        _ => ("collector.netdev.device-include", "collector.netdev.device-exclude"),
+    };
+    Ok(match (include, exclude) {
+        (Some(inc), _) => DeviceFilter::Include(regex(inc_flag, inc)?),
+        (None, Some("")) => DeviceFilter::All,
+        (None, Some(exc)) => DeviceFilter::Exclude(regex(exc_flag, exc)?),
+        (None, None) => DeviceFilter::Exclude(regex(exc_flag, default_exclude)?),
+    })
+}
+
+impl Options {
+    /// Validates the flags and the config file into serving options.
+    pub fn from_cli(cli: &Cli, matches: &ArgMatches, config: &Config) -> Result<Options, OptionsError> {
+        if !cli.telemetry_path.starts_with('/') || cli.telemetry_path == "/" {
+            return Err(OptionsError::TelemetryPath(cli.telemetry_path.clone()));
+        }
+        let paths = HostPaths::new(cli.procfs.clone(), cli.sysfs.clone(), cli.rootfs.clone())?;
+        let settings = Settings {
+            paths,
+            mount_points_exclude: regex("collector.filesystem.mount-points-exclude", &cli.mount_points_exclude)?,
+            fs_types_exclude: regex("collector.filesystem.fs-types-exclude", &cli.fs_types_exclude)?,
+            mount_timeout: cli.mount_timeout,
+            diskstats_devices: device_filter(
+                cli.diskstats_include.as_deref(),
+                cli.diskstats_exclude.as_deref(),
+                collector::DEFAULT_DISKSTATS_EXCLUDE,
+                "diskstats",
+            )?,
+            netdev_devices: device_filter(
+                cli.netdev_include.as_deref(),
+                cli.netdev_exclude.as_deref(),
+                collector::DEFAULT_NETDEV_EXCLUDE,
+                "netdev",
+            )?,
+            process_names: Arc::new(config.process_names.clone()),
+        };
+        Ok(Options {
+            listen_addresses: cli.listen_addresses.clone(),
+            telemetry_path: cli.telemetry_path.clone(),
+            max_requests: cli.max_requests,
+            collectors: enabled_collectors(cli, matches),
+            collector_timeout: cli.collector_timeout,
+            settings,
+        })
+    }
+}
+
+/// Parses a Prometheus-style duration: `500ms`, `4s`, `1m30s`, `2h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let err = || format!("invalid duration {s:?} (use e.g. 500ms, 4s, 1m30s)");
+    if s.is_empty() {
+        return Err(err());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+        if digits == 0 {
+            return Err(err());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return Err(err()),
+        };
+        total += unit;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("4s"), Ok(Duration::from_secs(4)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("4").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("4x").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn collector_flags_follow_node_exporter() {
+        let names = |args: &[&str]| {
+            let (cli, m) = try_parse_from(std::iter::once("hale").chain(args.iter().copied())).unwrap();
+            enabled_collectors(&cli, &m)
+        };
+        assert!(names(&[]).contains(&"cpu"));
+        assert!(!names(&["--no-collector.cpu"]).contains(&"cpu"));
+        assert_eq!(names(&["--collector.disable-defaults", "--collector.loadavg"]), vec!["loadavg"]);
+        // The last of a pair wins.
+        assert!(names(&["--no-collector.cpu", "--collector.cpu"]).contains(&"cpu"));
+        assert!(!names(&["--collector.cpu", "--no-collector.cpu"]).contains(&"cpu"));
+        assert!(try_parse_from(["hale", "--collector.nope"]).is_err());
+    }
+
+    #[test]
+    fn listen_address_is_repeatable_with_a_default() {
+        let (cli, _) = try_parse_from(["hale"]).unwrap();
+        assert_eq!(cli.listen_addresses, vec![":9929"]);
+        let (cli, _) = try_parse_from(["hale", "--web.listen-address=127.0.0.1:1", "--web.listen-address", "[::1]:2"]).unwrap();
+        assert_eq!(cli.listen_addresses, vec!["127.0.0.1:1", "[::1]:2"]);
+    }
+
+    #[test]
+    fn bad_regex_names_the_flag() {
+        let (cli, m) = try_parse_from(["hale", "--collector.netdev.device-exclude=("]).unwrap();
+        let err = Options::from_cli(&cli, &m, &Config::default()).unwrap_err();
+        assert!(err.to_string().starts_with("--collector.netdev.device-exclude: invalid regular expression"), "{err}");
+    }
+}

@@ -1,0 +1,31 @@
+//! `filefd`: system-wide file handles from `/proc/sys/fs/file-nr`
+//! (`node_filefd_allocated`, `node_filefd_maximum`).
+
+use crate::collector::{parse_u64, Collector, Error};
+use crate::metric::MetricFamily;
+use crate::paths::HostPaths;
+
+/// The filefd collector.
+pub struct Filefd {
+    paths: HostPaths,
+}
+
+impl Filefd {
+    pub fn new(paths: HostPaths) -> Self {
+        Self { paths }
+    }
+}
+
+impl Collector for Filefd {
+    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
+        let path = self.paths.proc("sys/fs/file-nr");
+        let text = crate::paths::read(path.clone())?;
+        let mut fields = text.split_ascii_whitespace();
+        let allocated = parse_u64(fields.next(), &path, "allocated")?;
+        let _unused = fields.next();
+        let maximum = parse_u64(fields.next(), &path, "maximum")?;
+        out.push(MetricFamily::gauge("node_filefd_allocated", None, "File descriptor statistics: allocated.").with([], allocated));
+        out.push(MetricFamily::gauge("node_filefd_maximum", None, "File descriptor statistics: maximum.").with([], maximum));
+        Ok(())
+    }
+}

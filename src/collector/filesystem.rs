@@ -1,0 +1,277 @@
+//! `filesystem`: space and inodes of mounted filesystems, as node_exporter's filesystem collector
+//! (`node_filesystem_*{device,fstype,mountpoint}`), with its default mount-point and fs-type
+//! exclusions (pseudo filesystems, Docker's overlay mounts).
+//!
+//! statfs(2) on a dead network mount can block for ever and cannot be cancelled. Like
+//! node_exporter, hale remembers a mount whose statfs has been running longer than
+//! `--collector.filesystem.mount-timeout` and reports it with `node_filesystem_device_error` 1,
+//! without calling statfs on it again, until the stuck call returns.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+
+use crate::collector::{Collector, Error, Settings};
+use crate::metric::{MetricFamily, Unit};
+use crate::paths::HostPaths;
+
+/// Space and inode counts for one mount, from statfs(2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub size: u64,
+    pub free: u64,
+    pub avail: u64,
+    pub files: u64,
+    pub files_free: u64,
+}
+
+/// Calls statfs and converts the result the way node_exporter does (block counts times `f_bsize`).
+pub fn statfs(path: &Path) -> std::io::Result<Usage> {
+    let s = rustix::fs::statfs(path)?;
+    // The field types differ between architectures; all are non-negative counts.
+    #[allow(clippy::unnecessary_cast)]
+    let bsize = s.f_bsize as u64;
+    #[allow(clippy::unnecessary_cast)]
+    Ok(Usage {
+        size: (s.f_blocks as u64).saturating_mul(bsize),
+        free: (s.f_bfree as u64).saturating_mul(bsize),
+        avail: (s.f_bavail as u64).saturating_mul(bsize),
+        files: s.f_files as u64,
+        files_free: s.f_ffree as u64,
+    })
+}
+
+/// Tracks statfs calls in flight per mount point, so a call that has run past the timeout marks
+/// the mount as stuck for every later scrape until it returns.
+#[derive(Debug, Default)]
+pub struct StuckMounts {
+    in_flight: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+/// The outcome of a guarded statfs.
+#[derive(Debug)]
+pub enum Guarded<T> {
+    Done(T),
+    /// An earlier call on this mount point is still running past the timeout.
+    Stuck,
+}
+
+impl StuckMounts {
+    /// Runs `stat` for `mount_point` unless an earlier call on it has been running longer than
+    /// `timeout`.
+    pub fn run<T>(&self, mount_point: &str, timeout: Duration, stat: impl FnOnce() -> T) -> Guarded<T> {
+        {
+            let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get_mut(mount_point) {
+                Some((_, since)) if since.elapsed() >= timeout => return Guarded::Stuck,
+                Some((count, _)) => *count += 1,
+                None => {
+                    map.insert(mount_point.to_string(), (1, Instant::now()));
+                }
+            }
+        }
+        let result = stat();
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((count, _)) = map.get_mut(mount_point) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(mount_point);
+            }
+        }
+        Guarded::Done(result)
+    }
+}
+
+/// One line of the mount table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub device: String,
+    pub mount_point: String,
+    pub fs_type: String,
+    pub read_only: bool,
+}
+
+/// Parses `/proc/<pid>/mounts`, undoing the kernel's octal escapes (`\040` for a space).
+pub fn parse_mounts(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_ascii_whitespace();
+            let (device, mount_point, fs_type, options) = (f.next()?, f.next()?, f.next()?, f.next()?);
+            Some(Mount {
+                device: unescape(device),
+                mount_point: unescape(mount_point),
+                fs_type: fs_type.to_string(),
+                read_only: options.split(',').any(|o| o == "ro"),
+            })
+        })
+        .collect()
+}
+
+fn unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The filesystem collector.
+pub struct Filesystem {
+    paths: HostPaths,
+    mount_points_exclude: Regex,
+    fs_types_exclude: Regex,
+    mount_timeout: Duration,
+    stuck: Arc<StuckMounts>,
+}
+
+impl Filesystem {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            paths: settings.paths.clone(),
+            mount_points_exclude: settings.mount_points_exclude.clone(),
+            fs_types_exclude: settings.fs_types_exclude.clone(),
+            mount_timeout: settings.mount_timeout,
+            stuck: Arc::default(),
+        }
+    }
+
+    fn mount_table(&self) -> Result<String, Error> {
+        // The host's init sees the host's mounts even when hale runs in its own mount namespace.
+        match crate::paths::read(self.paths.proc("1/mounts")) {
+            Ok(text) => Ok(text),
+            Err(_) => Ok(crate::paths::read(self.paths.proc("mounts"))?),
+        }
+    }
+}
+
+impl Collector for Filesystem {
+    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
+        let mounts = parse_mounts(&self.mount_table()?);
+        let mut size = MetricFamily::gauge("node_filesystem_size", Some(Unit::Bytes), "Filesystem size in bytes.");
+        let mut free = MetricFamily::gauge("node_filesystem_free", Some(Unit::Bytes), "Filesystem free space in bytes.");
+        let mut avail = MetricFamily::gauge(
+            "node_filesystem_avail",
+            Some(Unit::Bytes),
+            "Filesystem space available to non-root users in bytes.",
+        );
+        let mut files = MetricFamily::gauge("node_filesystem_files", None, "Filesystem total file nodes.");
+        let mut files_free = MetricFamily::gauge("node_filesystem_files_free", None, "Filesystem total free file nodes.");
+        let mut readonly = MetricFamily::gauge("node_filesystem_readonly", None, "Filesystem read-only status.");
+        let mut device_error = MetricFamily::gauge(
+            "node_filesystem_device_error",
+            None,
+            "Whether an error occurred while getting statistics for the given device.",
+        );
+        let mut seen = HashSet::new();
+        for mount in mounts {
+            let mount_point = self.paths.host_mount_point(&mount.mount_point).into_owned();
+            if self.mount_points_exclude.is_match(&mount_point) || self.fs_types_exclude.is_match(&mount.fs_type) {
+                continue;
+            }
+            // The same mount can be listed twice (bind mounts, stacked mounts); one series each.
+            if !seen.insert((mount.device.clone(), mount_point.clone(), mount.fs_type.clone())) {
+                continue;
+            }
+            let labels = || {
+                [
+                    ("device", mount.device.clone()),
+                    ("fstype", mount.fs_type.clone()),
+                    ("mountpoint", mount_point.clone()),
+                ]
+            };
+            let target = self.paths.rootfs_join(&mount_point);
+            let usage = match self.stuck.run(&mount_point, self.mount_timeout, || statfs(&target)) {
+                Guarded::Done(Ok(u)) => Some(u),
+                Guarded::Done(Err(e)) => {
+                    tracing::debug!(mountpoint = %mount_point, error = %e, "statfs failed");
+                    None
+                }
+                Guarded::Stuck => {
+                    tracing::debug!(mountpoint = %mount_point, "mount point is stuck, skipping statfs");
+                    None
+                }
+            };
+            device_error.push(labels(), usage.is_none());
+            readonly.push(labels(), mount.read_only);
+            if let Some(u) = usage {
+                size.push(labels(), u.size);
+                free.push(labels(), u.free);
+                avail.push(labels(), u.avail);
+                files.push(labels(), u.files);
+                files_free.push(labels(), u.files_free);
+            }
+        }
+        out.extend([avail, device_error, files, files_free, free, readonly, size]);
+        Ok(())
+    }
+
+    fn rerun_while_stuck(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[test]
+    fn parses_mounts_with_escapes_and_ro() {
+        let m = parse_mounts("/dev/sda1 /mnt/my\\040disk ext4 ro,relatime 0 0\nbad line\n");
+        assert_eq!(
+            m,
+            vec![Mount {
+                device: "/dev/sda1".into(),
+                mount_point: "/mnt/my disk".into(),
+                fs_type: "ext4".into(),
+                read_only: true
+            }]
+        );
+    }
+
+    #[test]
+    fn a_statfs_stuck_past_the_timeout_is_skipped_until_it_returns() {
+        let stuck = Arc::new(StuckMounts::default());
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let s = Arc::clone(&stuck);
+        let blocked = std::thread::spawn(move || {
+            s.run("/nfs", Duration::ZERO, || {
+                started_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+            })
+        });
+        started_rx.recv().unwrap();
+        // While the first call hangs, later scrapes do not call statfs on the mount again.
+        let mut called = false;
+        assert!(matches!(stuck.run("/nfs", Duration::ZERO, || called = true), Guarded::Stuck));
+        assert!(!called);
+        // Other mounts are unaffected.
+        assert!(matches!(stuck.run("/home", Duration::ZERO, || 7), Guarded::Done(7)));
+        release_tx.send(()).unwrap();
+        assert!(matches!(blocked.join().unwrap(), Guarded::Done(())));
+        assert!(matches!(stuck.run("/nfs", Duration::ZERO, || 1), Guarded::Done(1)));
+    }
+
+    #[test]
+    fn concurrent_calls_within_the_timeout_both_run() {
+        let stuck = StuckMounts::default();
+        let outer = stuck.run("/a", Duration::from_secs(60), || stuck.run("/a", Duration::from_secs(60), || 2));
+        assert!(matches!(outer, Guarded::Done(Guarded::Done(2))));
+    }
+}

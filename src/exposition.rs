@@ -1,0 +1,251 @@
+//! Turning metric families into bytes on the wire: content negotiation between OpenMetrics 1.0.0 and
+//! the Prometheus text format 0.0.4, encoding through `prometheus-client`, and the few header
+//! rewrites that make its OpenMetrics output valid 0.0.4 text.
+//!
+//! `prometheus-client` only writes OpenMetrics text. The two formats differ, for the types hale
+//! uses, in the metadata lines alone: 0.0.4 names a counter family `x_total` and an info family
+//! `x_info` (typed gauge), and has neither `# UNIT` nor `# EOF`. Sample lines are identical, so the
+//! rewrite below touches only comment lines.
+
+use std::fmt::Write as _;
+
+use prometheus_client::collector::Collector as EncodeCollector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use crate::metric::{Kind, MetricFamily, Value};
+
+/// Exposition format chosen for one response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/openmetrics-text; version=1.0.0`
+    OpenMetrics,
+    /// `text/plain; version=0.0.4`
+    Text004,
+}
+
+impl Format {
+    /// The exact Content-Type header value for this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text004 => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+
+    /// Picks the format from an `Accept` header the way Prometheus' client libraries do: the
+    /// acceptable entry with the highest q-value wins, OpenMetrics on a tie; anything else, or no
+    /// header at all, gets text 0.0.4 (never 406, so curl and old scrapers always get an answer).
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else { return Format::Text004 };
+        let mut best: Option<(f32, Format)> = None;
+        for entry in accept.split(',') {
+            let mut parts = entry.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let mut q = 1.0f32;
+            let mut version: Option<String> = None;
+            for param in parts {
+                let Some((k, v)) = param.split_once('=') else { continue };
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "q" => q = v.trim().parse().unwrap_or(0.0),
+                    "version" => version = Some(v.trim().to_string()),
+                    _ => {}
+                }
+            }
+            let format = match media.as_str() {
+                "application/openmetrics-text"
+                    if matches!(version.as_deref(), None | Some("1.0.0") | Some("0.0.1")) =>
+                {
+                    Format::OpenMetrics
+                }
+                "text/plain" | "text/*" | "*/*" if matches!(version.as_deref(), None | Some("0.0.4")) => {
+                    Format::Text004
+                }
+                _ => continue,
+            };
+            if q <= 0.0 {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((bq, bf)) => q > bq || (q == bq && format == Format::OpenMetrics && bf != Format::OpenMetrics),
+            };
+            if better {
+                best = Some((q, format));
+            }
+        }
+        best.map_or(Format::Text004, |(_, f)| f)
+    }
+}
+
+/// Encodes the families in the chosen format.
+pub fn encode(families: Vec<MetricFamily>, format: Format) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Families(families)));
+    let mut openmetrics = String::with_capacity(64 * 1024);
+    // Writing into a String cannot fail, and our collector only fails on writer errors.
+    if prometheus_client::encoding::text::encode(&mut openmetrics, &registry).is_err() {
+        openmetrics.clear();
+        openmetrics.push_str("# EOF\n");
+    }
+    match format {
+        Format::OpenMetrics => openmetrics,
+        Format::Text004 => openmetrics_to_text004(&openmetrics),
+    }
+}
+
+/// Adapter that lets `prometheus-client` encode our families at scrape time.
+#[derive(Debug)]
+struct Families(Vec<MetricFamily>);
+
+impl EncodeCollector for Families {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for family in &self.0 {
+            if family.samples.is_empty() {
+                continue;
+            }
+            let metric_type = match family.kind {
+                Kind::Counter => MetricType::Counter,
+                Kind::Gauge => MetricType::Gauge,
+                Kind::Info => MetricType::Info,
+            };
+            let mut metric = encoder.encode_descriptor(&family.name, &family.help, family.unit.as_ref(), metric_type)?;
+            for sample in &family.samples {
+                match family.kind {
+                    Kind::Info => metric.encode_info(&sample.labels)?,
+                    Kind::Counter => {
+                        let series = metric.encode_family(&sample.labels)?;
+                        match sample.value {
+                            Value::Int(v) => ConstCounter::new(v).encode(series)?,
+                            Value::Float(v) => ConstCounter::new(v).encode(series)?,
+                        }
+                    }
+                    Kind::Gauge => {
+                        let series = metric.encode_family(&sample.labels)?;
+                        match sample.value {
+                            Value::Int(v) => ConstGauge::new(v).encode(series)?,
+                            Value::Float(v) => ConstGauge::new(v).encode(series)?,
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rewrites `prometheus-client`'s OpenMetrics output into text format 0.0.4 (see the module doc).
+pub fn openmetrics_to_text004(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    // HELP precedes TYPE, and the family's 0.0.4 name depends on the type, so hold HELP back.
+    let mut pending_help: Option<(&str, &str)> = None;
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            pending_help = Some((name, help));
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "unknown"));
+            let (suffix, kind) = match kind {
+                "counter" => ("_total", "counter"),
+                "info" => ("_info", "gauge"),
+                "unknown" => ("", "untyped"),
+                other => ("", other),
+            };
+            if let Some((help_name, help)) = pending_help.take() {
+                if help_name == name {
+                    let _ = writeln!(out, "# HELP {name}{suffix} {help}");
+                }
+            }
+            let _ = writeln!(out, "# TYPE {name}{suffix} {kind}");
+        } else if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metric::Unit;
+
+    #[test]
+    fn negotiates_like_prometheus() {
+        // What Prometheus 2.x sends by default.
+        let prom = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(None), Format::Text004);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::Text004);
+        assert_eq!(Format::negotiate(Some("text/plain")), Format::Text004);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5")),
+            Format::Text004
+        );
+        assert_eq!(Format::negotiate(Some("application/openmetrics-text; version=1.0.0")), Format::OpenMetrics);
+        // An OpenMetrics version we do not speak falls back to text.
+        assert_eq!(Format::negotiate(Some("application/openmetrics-text; version=2.0.0")), Format::Text004);
+        assert_eq!(Format::negotiate(Some("application/json")), Format::Text004);
+        assert_eq!(Format::negotiate(Some("application/openmetrics-text;q=0")), Format::Text004);
+    }
+
+    fn sample_families() -> Vec<MetricFamily> {
+        vec![
+            MetricFamily::counter("node_cpu", Some(Unit::Seconds), "Seconds the CPUs spent in each mode.")
+                .with([("cpu", "0".into()), ("mode", "idle".into())], 12.5),
+            MetricFamily::gauge("node_memory_MemTotal", Some(Unit::Bytes), "Memory information field MemTotal_bytes.")
+                .with([], 1024u64),
+            MetricFamily::info("node_uname", "Labeled system information.").with([("sysname", "Linux".into())], 1u64),
+            MetricFamily::gauge("empty", None, "never shown"),
+        ]
+    }
+
+    #[test]
+    fn openmetrics_output_has_units_total_and_eof() {
+        let text = encode(sample_families(), Format::OpenMetrics);
+        assert_eq!(
+            text,
+            "# HELP node_cpu_seconds Seconds the CPUs spent in each mode.\n\
+             # TYPE node_cpu_seconds counter\n\
+             # UNIT node_cpu_seconds seconds\n\
+             node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 12.5\n\
+             # HELP node_memory_MemTotal_bytes Memory information field MemTotal_bytes.\n\
+             # TYPE node_memory_MemTotal_bytes gauge\n\
+             # UNIT node_memory_MemTotal_bytes bytes\n\
+             node_memory_MemTotal_bytes 1024\n\
+             # HELP node_uname Labeled system information.\n\
+             # TYPE node_uname info\n\
+             node_uname_info{sysname=\"Linux\"} 1\n\
+             # EOF\n"
+        );
+    }
+
+    #[test]
+    fn text004_output_names_families_by_their_samples() {
+        let text = encode(sample_families(), Format::Text004);
+        assert_eq!(
+            text,
+            "# HELP node_cpu_seconds_total Seconds the CPUs spent in each mode.\n\
+             # TYPE node_cpu_seconds_total counter\n\
+             node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 12.5\n\
+             # HELP node_memory_MemTotal_bytes Memory information field MemTotal_bytes.\n\
+             # TYPE node_memory_MemTotal_bytes gauge\n\
+             node_memory_MemTotal_bytes 1024\n\
+             # HELP node_uname_info Labeled system information.\n\
+             # TYPE node_uname_info gauge\n\
+             node_uname_info{sysname=\"Linux\"} 1\n"
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let fam = MetricFamily::gauge("g", None, "h").with([("path", "a\"b\\c\nd".into())], 1u64);
+        let text = encode(vec![fam], Format::Text004);
+        assert!(text.contains(r#"g{path="a\"b\\c\nd"} 1"#), "{text}");
+    }
+}

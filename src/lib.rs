@@ -1,0 +1,39 @@
+//! hale: one small binary per Docker host that exports host, process and container metrics for
+//! Prometheus under the names node_exporter, process-exporter and cAdvisor use, answers health
+//! checks, and heals what alerts point at. This crate is the library behind the `hale` binary;
+//! `main.rs` only parses flags, wires these modules together and turns errors into exit codes.
+
+pub mod cli;
+pub mod collector;
+pub mod config;
+pub mod exposition;
+pub mod landing;
+pub mod logging;
+pub mod metric;
+pub mod paths;
+pub mod process_match;
+pub mod scrape;
+pub mod server;
+
+use std::sync::Arc;
+
+use cli::Options;
+use scrape::Scraper;
+
+/// Builds the scraper for the enabled collectors.
+pub fn scraper(options: &Options) -> Scraper {
+    let collectors = options
+        .collectors
+        .iter()
+        .filter_map(|name| {
+            let spec = collector::SPECS.iter().find(|s| s.name == *name)?;
+            collector::build(name, &options.settings).map(|c| (spec.name, c))
+        })
+        .collect();
+    Scraper::new(collectors, options.collector_timeout)
+}
+
+/// Builds the HTTP app state from validated options.
+pub fn app_state(options: &Options) -> Arc<server::AppState> {
+    Arc::new(server::AppState::new(scraper(options), options.telemetry_path.clone(), options.max_requests))
+}

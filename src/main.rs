@@ -1,0 +1,65 @@
+//! The `hale` binary: parses flags, loads the config, and serves; or runs a subcommand. It alone
+//! turns errors into exit codes: 0 on success, 1 on a runtime or config error, 2 on bad usage.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use hale::cli::{self, Command, Options};
+use hale::config::Config;
+
+fn main() -> ExitCode {
+    let (cli, matches) = cli::parse();
+    if let Some(Command::CheckConfig { file }) = &cli.command {
+        return match Config::load(file) {
+            Ok(config) => {
+                println!("{}: valid ({} process group matcher(s))", file.display(), config.process_names.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hale: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    hale::logging::init(cli.log_level, cli.log_format);
+    match serve(&cli, &matches) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "hale stopped");
+            eprintln!("hale: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(cli: &cli::Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    let config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let options = Options::from_cli(cli, matches, &config)?;
+    // Two workers are plenty for an exporter; collectors run on the blocking pool, capped so a
+    // host full of stuck mounts cannot grow hale without bound.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(32)
+        .thread_keep_alive(std::time::Duration::from_secs(60))
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let state = hale::app_state(&options);
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            collectors = options.collectors.join(","),
+            "starting hale"
+        );
+        let mut listeners = Vec::new();
+        for address in &options.listen_addresses {
+            let listener = hale::server::bind(address).await?;
+            tracing::info!(address = %listener.local_addr()?, "listening");
+            listeners.push(listener);
+        }
+        hale::server::serve(listeners, hale::server::app(state)).await.context("serving HTTP")
+    })
+}

@@ -1,0 +1,134 @@
+//! Where host files are read from. Every path into procfs, sysfs or the host's root filesystem
+//! goes through [`HostPaths`], fed by `--path.procfs`, `--path.sysfs` and `--path.rootfs`, so hale
+//! runs the same on the host and in a container with the host's `/` mounted (and tests point it at
+//! a fixture tree).
+
+use std::path::{Path, PathBuf};
+
+/// A failed read of a host file, with the path that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {path}: {source}")]
+pub struct ReadError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// A bad `--path.*` value found at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("--path.{flag}={path}: {reason}")]
+pub struct PathError {
+    pub flag: &'static str,
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The roots of procfs, sysfs and the host's root filesystem.
+#[derive(Debug, Clone)]
+pub struct HostPaths {
+    procfs: PathBuf,
+    sysfs: PathBuf,
+    rootfs: PathBuf,
+}
+
+impl Default for HostPaths {
+    fn default() -> Self {
+        Self { procfs: "/proc".into(), sysfs: "/sys".into(), rootfs: "/".into() }
+    }
+}
+
+impl HostPaths {
+    /// Builds the roots, checking each is a readable directory so a typo fails at start-up,
+    /// not as an endless series of failed scrapes.
+    pub fn new(procfs: PathBuf, sysfs: PathBuf, rootfs: PathBuf) -> Result<Self, PathError> {
+        for (flag, path) in [("procfs", &procfs), ("sysfs", &sysfs), ("rootfs", &rootfs)] {
+            match std::fs::read_dir(path) {
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(PathError { flag, path: path.clone(), reason: e.to_string() });
+                }
+            }
+        }
+        Ok(Self { procfs, sysfs, rootfs })
+    }
+
+    /// A path under procfs, e.g. `proc("meminfo")`.
+    pub fn proc(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.procfs.join(rel)
+    }
+
+    /// A path under sysfs.
+    pub fn sys(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.sysfs.join(rel)
+    }
+
+    /// The procfs root itself (for iterating processes).
+    pub fn procfs_root(&self) -> &Path {
+        &self.procfs
+    }
+
+    /// Where a host mount point lives from hale's point of view (`--path.rootfs` + mount point).
+    pub fn rootfs_join(&self, mount_point: &str) -> PathBuf {
+        self.rootfs.join(mount_point.trim_start_matches('/'))
+    }
+
+    /// The host's name for a mount point: strips a `--path.rootfs` prefix as node_exporter does,
+    /// so `/rootfs/home` (seen from inside a container) is reported as `/home`. Mount points read
+    /// from the host's own mount table (`--path.procfs` of the host) have no prefix and pass as is.
+    pub fn host_mount_point<'a>(&self, seen: &'a str) -> std::borrow::Cow<'a, str> {
+        let root = self.rootfs.to_str().unwrap_or("/").trim_end_matches('/');
+        if root.is_empty() {
+            return seen.into();
+        }
+        match seen.strip_prefix(root) {
+            Some("") => "/".into(),
+            Some(rest) if rest.starts_with('/') => rest.to_string().into(),
+            _ => seen.into(),
+        }
+    }
+
+    /// Whether `--path.rootfs` is the real `/`.
+    pub fn rootfs_is_root(&self) -> bool {
+        self.rootfs == Path::new("/")
+    }
+
+    /// Reads a procfs file to a string.
+    pub fn read_proc(&self, rel: &str) -> Result<String, ReadError> {
+        read(self.proc(rel))
+    }
+
+    /// Reads a sysfs file to a string.
+    pub fn read_sys(&self, rel: &str) -> Result<String, ReadError> {
+        read(self.sys(rel))
+    }
+}
+
+/// Reads a file to a string, keeping the path in the error.
+pub fn read(path: PathBuf) -> Result<String, ReadError> {
+    std::fs::read_to_string(&path).map_err(|source| ReadError { path, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_rootfs_prefix_like_node_exporter() {
+        let p = HostPaths { rootfs: "/rootfs".into(), ..HostPaths::default() };
+        assert_eq!(p.host_mount_point("/rootfs"), "/");
+        assert_eq!(p.host_mount_point("/rootfs/home"), "/home");
+        assert_eq!(p.host_mount_point("/rootfsx"), "/rootfsx");
+        assert_eq!(p.host_mount_point("/home"), "/home");
+        assert_eq!(p.rootfs_join("/home"), PathBuf::from("/rootfs/home"));
+        let d = HostPaths::default();
+        assert_eq!(d.host_mount_point("/home"), "/home");
+        assert_eq!(d.rootfs_join("/"), PathBuf::from("/"));
+    }
+
+    #[test]
+    fn missing_root_is_a_start_up_error() {
+        let err = HostPaths::new("/nonexistent/proc".into(), "/sys".into(), "/".into()).unwrap_err();
+        assert_eq!(err.flag, "procfs");
+        assert!(err.to_string().contains("--path.procfs=/nonexistent/proc"), "{err}");
+    }
+}

@@ -1,0 +1,152 @@
+//! The HTTP server: `fn app(state) -> Router` (so tests drive it without a socket), binding the
+//! `--web.listen-address` list, and graceful shutdown on SIGTERM/SIGINT with a time limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::exposition::{self, Format};
+use crate::scrape::Scraper;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Shared state of the HTTP handlers.
+pub struct AppState {
+    pub scraper: Scraper,
+    pub telemetry_path: String,
+    /// `--web.max-requests`; `None` when unlimited.
+    scrape_permits: Option<Semaphore>,
+    max_requests: usize,
+}
+
+impl AppState {
+    /// State for serving `scraper` at `telemetry_path` with at most `max_requests` parallel scrapes (0: no limit).
+    pub fn new(scraper: Scraper, telemetry_path: String, max_requests: usize) -> Self {
+        let scrape_permits = (max_requests > 0).then(|| Semaphore::new(max_requests));
+        Self { scraper, telemetry_path, scrape_permits, max_requests }
+    }
+}
+
+/// Errors a binding can hit, with the address that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("listening on {address}: {source}")]
+pub struct BindError {
+    pub address: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The router with every endpoint.
+pub fn app(state: Arc<AppState>) -> Router {
+    let telemetry_path = state.telemetry_path.clone();
+    Router::new()
+        .route("/", get(landing))
+        .route(&telemetry_path, get(metrics))
+        .with_state(state)
+}
+
+async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
+    Html(crate::landing::render(&state.telemetry_path, &state.scraper))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let _permit = match &state.scrape_permits {
+        Some(permits) => match permits.try_acquire() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                let msg = format!("Limit of concurrent requests reached ({}), try again later.\n", state.max_requests);
+                return (StatusCode::SERVICE_UNAVAILABLE, msg).into_response();
+            }
+        },
+        None => None,
+    };
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    let budget = headers
+        .get("x-prometheus-scrape-timeout-seconds")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        // Leave Prometheus half a second to receive the answer.
+        .map(|s| Duration::from_secs_f64((s - 0.5).max(0.1)));
+    let (families, _) = state.scraper.scrape(budget).await;
+    let body = exposition::encode(families, format);
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))], body).into_response()
+}
+
+/// Binds one `--web.listen-address`. `:PORT` means every address, IPv6 and IPv4, as in Go.
+pub async fn bind(address: &str) -> Result<TcpListener, BindError> {
+    let err = |source| BindError { address: address.to_string(), source };
+    if let Some(port) = address.strip_prefix(':') {
+        match TcpListener::bind(format!("[::]:{port}")).await {
+            Ok(l) => Ok(l),
+            // Hosts with IPv6 disabled.
+            Err(_) => TcpListener::bind(format!("0.0.0.0:{port}")).await.map_err(err),
+        }
+    } else {
+        TcpListener::bind(address).await.map_err(err)
+    }
+}
+
+/// Serves `router` on every listener until SIGTERM or SIGINT, then lets in-flight requests finish
+/// for up to [`SHUTDOWN_GRACE`].
+pub async fn serve(listeners: Vec<TcpListener>, router: Router) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let mut stop = stop_rx.clone();
+        let router = router.clone();
+        servers.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        });
+    }
+    let signal = shutdown_signal();
+    tokio::select! {
+        res = join_all(&mut servers) => return res,
+        () = signal => {}
+    }
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(SHUTDOWN_GRACE, join_all(&mut servers)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(grace_seconds = SHUTDOWN_GRACE.as_secs(), "requests still running at the end of the grace period");
+            Ok(())
+        }
+    }
+}
+
+async fn join_all(servers: &mut tokio::task::JoinSet<std::io::Result<()>>) -> std::io::Result<()> {
+    while let Some(res) = servers.join_next().await {
+        match res {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(std::io::Error::other(e)),
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        // Without signal handlers, run until killed.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
