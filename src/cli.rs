@@ -24,7 +24,11 @@ pub struct Cli {
     pub listen_addresses: Vec<String>,
 
     /// Path under which to expose metrics.
-    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    #[arg(
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = "/metrics"
+    )]
     pub telemetry_path: String,
 
     /// Maximum number of parallel scrape requests; 0 disables the limit.
@@ -81,7 +85,11 @@ pub struct Cli {
     pub diskstats_exclude: Option<String>,
 
     /// Regexp of diskstats devices to include (mutually exclusive with device-exclude).
-    #[arg(long = "collector.diskstats.device-include", value_name = "REGEX", conflicts_with = "diskstats_exclude")]
+    #[arg(
+        long = "collector.diskstats.device-include",
+        value_name = "REGEX",
+        conflicts_with = "diskstats_exclude"
+    )]
     pub diskstats_include: Option<String>,
 
     /// Regexp of net devices to exclude (mutually exclusive with device-include).
@@ -90,7 +98,11 @@ pub struct Cli {
     pub netdev_exclude: Option<String>,
 
     /// Regexp of net devices to include (mutually exclusive with device-exclude).
-    #[arg(long = "collector.netdev.device-include", value_name = "REGEX", conflicts_with = "netdev_exclude")]
+    #[arg(
+        long = "collector.netdev.device-include",
+        value_name = "REGEX",
+        conflicts_with = "netdev_exclude"
+    )]
     pub netdev_include: Option<String>,
 
     #[command(subcommand)]
@@ -141,14 +153,21 @@ pub fn command() -> clap::Command {
     for spec in collector::SPECS {
         let on = format!("collector.{}", spec.name);
         let off = format!("no-collector.{}", spec.name);
-        let default = if spec.enabled_by_default { "enabled" } else { "disabled" };
+        let default = if spec.enabled_by_default {
+            "enabled"
+        } else {
+            "disabled"
+        };
         cmd = cmd
             .arg(
                 Arg::new(on.clone())
                     .long(on.clone())
                     .action(ArgAction::SetTrue)
                     .overrides_with(off.clone())
-                    .help(format!("Enable the {} collector (default: {default}). {}.", spec.name, spec.help)),
+                    .help(format!(
+                        "Enable the {} collector (default: {default}). {}.",
+                        spec.name, spec.help
+                    )),
             )
             .arg(
                 Arg::new(off.clone())
@@ -210,8 +229,14 @@ fn device_filter(
     flag_prefix: &'static str,
 ) -> Result<DeviceFilter, OptionsError> {
     let (inc_flag, exc_flag) = match flag_prefix {
-        "diskstats" => ("collector.diskstats.device-include", "collector.diskstats.device-exclude"),
-        _ => ("collector.netdev.device-include", "collector.netdev.device-exclude"),
+        "diskstats" => (
+            "collector.diskstats.device-include",
+            "collector.diskstats.device-exclude",
+        ),
+        _ => (
+            "collector.netdev.device-include",
+            "collector.netdev.device-exclude",
+        ),
     };
     Ok(match (include, exclude) {
         (Some(inc), _) => DeviceFilter::Include(regex(inc_flag, inc)?),
@@ -223,15 +248,25 @@ fn device_filter(
 
 impl Options {
     /// Validates the flags and the config file into serving options.
-    pub fn from_cli(cli: &Cli, matches: &ArgMatches, config: &Config) -> Result<Options, OptionsError> {
+    pub fn from_cli(
+        cli: &Cli,
+        matches: &ArgMatches,
+        config: &Config,
+    ) -> Result<Options, OptionsError> {
         if !cli.telemetry_path.starts_with('/') || cli.telemetry_path == "/" {
             return Err(OptionsError::TelemetryPath(cli.telemetry_path.clone()));
         }
         let paths = HostPaths::new(cli.procfs.clone(), cli.sysfs.clone(), cli.rootfs.clone())?;
         let settings = Settings {
             paths,
-            mount_points_exclude: regex("collector.filesystem.mount-points-exclude", &cli.mount_points_exclude)?,
-            fs_types_exclude: regex("collector.filesystem.fs-types-exclude", &cli.fs_types_exclude)?,
+            mount_points_exclude: regex(
+                "collector.filesystem.mount-points-exclude",
+                &cli.mount_points_exclude,
+            )?,
+            fs_types_exclude: regex(
+                "collector.filesystem.fs-types-exclude",
+                &cli.fs_types_exclude,
+            )?,
             mount_timeout: cli.mount_timeout,
             diskstats_devices: device_filter(
                 cli.diskstats_include.as_deref(),
@@ -273,7 +308,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| err())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
@@ -305,12 +342,16 @@ mod tests {
     #[test]
     fn collector_flags_follow_node_exporter() {
         let names = |args: &[&str]| {
-            let (cli, m) = try_parse_from(std::iter::once("hale").chain(args.iter().copied())).unwrap();
+            let (cli, m) =
+                try_parse_from(std::iter::once("hale").chain(args.iter().copied())).unwrap();
             enabled_collectors(&cli, &m)
         };
         assert!(names(&[]).contains(&"cpu"));
         assert!(!names(&["--no-collector.cpu"]).contains(&"cpu"));
-        assert_eq!(names(&["--collector.disable-defaults", "--collector.loadavg"]), vec!["loadavg"]);
+        assert_eq!(
+            names(&["--collector.disable-defaults", "--collector.loadavg"]),
+            vec!["loadavg"]
+        );
         // The last of a pair wins.
         assert!(names(&["--no-collector.cpu", "--collector.cpu"]).contains(&"cpu"));
         assert!(!names(&["--collector.cpu", "--no-collector.cpu"]).contains(&"cpu"));
@@ -321,7 +362,13 @@ mod tests {
     fn listen_address_is_repeatable_with_a_default() {
         let (cli, _) = try_parse_from(["hale"]).unwrap();
         assert_eq!(cli.listen_addresses, vec![":9929"]);
-        let (cli, _) = try_parse_from(["hale", "--web.listen-address=127.0.0.1:1", "--web.listen-address", "[::1]:2"]).unwrap();
+        let (cli, _) = try_parse_from([
+            "hale",
+            "--web.listen-address=127.0.0.1:1",
+            "--web.listen-address",
+            "[::1]:2",
+        ])
+        .unwrap();
         assert_eq!(cli.listen_addresses, vec!["127.0.0.1:1", "[::1]:2"]);
     }
 
@@ -329,6 +376,10 @@ mod tests {
     fn bad_regex_names_the_flag() {
         let (cli, m) = try_parse_from(["hale", "--collector.netdev.device-exclude=("]).unwrap();
         let err = Options::from_cli(&cli, &m, &Config::default()).unwrap_err();
-        assert!(err.to_string().starts_with("--collector.netdev.device-exclude: invalid regular expression"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("--collector.netdev.device-exclude: invalid regular expression"),
+            "{err}"
+        );
     }
 }

@@ -36,18 +36,25 @@ pub struct Config {
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(&text, path)
     }
 
     /// Parses and validates config text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         // An empty file (or one holding only comments) is a valid, empty config.
-        if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        if text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
             return Ok(Config::default());
         }
-        serde_saphyr::from_str::<Config>(text)
-            .map_err(|e| ConfigError::Invalid { path: origin.to_path_buf(), message: e.to_string() })
+        serde_saphyr::from_str::<Config>(text).map_err(|e| ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })
     }
 }

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 
 use prometheus_client::collector::Collector as EncodeCollector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
@@ -40,7 +40,9 @@ impl Format {
     /// acceptable entry with the highest q-value wins, OpenMetrics on a tie; anything else, or no
     /// header at all, gets text 0.0.4 (never 406, so curl and old scrapers always get an answer).
     pub fn negotiate(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else { return Format::Text004 };
+        let Some(accept) = accept else {
+            return Format::Text004;
+        };
         let mut best: Option<(f32, Format)> = None;
         for entry in accept.split(',') {
             let mut parts = entry.split(';').map(str::trim);
@@ -48,7 +50,9 @@ impl Format {
             let mut q = 1.0f32;
             let mut version: Option<String> = None;
             for param in parts {
-                let Some((k, v)) = param.split_once('=') else { continue };
+                let Some((k, v)) = param.split_once('=') else {
+                    continue;
+                };
                 match k.trim().to_ascii_lowercase().as_str() {
                     "q" => q = v.trim().parse().unwrap_or(0.0),
                     "version" => version = Some(v.trim().to_string()),
@@ -61,7 +65,9 @@ impl Format {
                 {
                     Format::OpenMetrics
                 }
-                "text/plain" | "text/*" | "*/*" if matches!(version.as_deref(), None | Some("0.0.4")) => {
+                "text/plain" | "text/*" | "*/*"
+                    if matches!(version.as_deref(), None | Some("0.0.4")) =>
+                {
                     Format::Text004
                 }
                 _ => continue,
@@ -71,7 +77,10 @@ impl Format {
             }
             let better = match best {
                 None => true,
-                Some((bq, bf)) => q > bq || (q == bq && format == Format::OpenMetrics && bf != Format::OpenMetrics),
+                Some((bq, bf)) => {
+                    q > bq
+                        || (q == bq && format == Format::OpenMetrics && bf != Format::OpenMetrics)
+                }
             };
             if better {
                 best = Some((q, format));
@@ -112,7 +121,24 @@ impl EncodeCollector for Families {
                 Kind::Gauge => MetricType::Gauge,
                 Kind::Info => MetricType::Info,
             };
-            let mut metric = encoder.encode_descriptor(&family.name, &family.help, family.unit.as_ref(), metric_type)?;
+            let mut metric = encoder.encode_descriptor(
+                &family.name,
+                &family.help,
+                family.unit.as_ref(),
+                metric_type,
+            )?;
+            // An unlabeled series is written as `name value`, not `name{} value`.
+            if let [sample] = family.samples.as_slice() {
+                if sample.labels.is_empty() && family.kind != Kind::Info {
+                    match (family.kind, sample.value) {
+                        (Kind::Counter, Value::Int(v)) => ConstCounter::new(v).encode(metric)?,
+                        (Kind::Counter, Value::Float(v)) => ConstCounter::new(v).encode(metric)?,
+                        (_, Value::Int(v)) => ConstGauge::new(v).encode(metric)?,
+                        (_, Value::Float(v)) => ConstGauge::new(v).encode(metric)?,
+                    }
+                    continue;
+                }
+            }
             for sample in &family.samples {
                 match family.kind {
                     Kind::Info => metric.encode_info(&sample.labels)?,
@@ -184,23 +210,43 @@ mod tests {
         assert_eq!(Format::negotiate(Some("*/*")), Format::Text004);
         assert_eq!(Format::negotiate(Some("text/plain")), Format::Text004);
         assert_eq!(
-            Format::negotiate(Some("text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5")),
+            Format::negotiate(Some(
+                "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5"
+            )),
             Format::Text004
         );
-        assert_eq!(Format::negotiate(Some("application/openmetrics-text; version=1.0.0")), Format::OpenMetrics);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text; version=1.0.0")),
+            Format::OpenMetrics
+        );
         // An OpenMetrics version we do not speak falls back to text.
-        assert_eq!(Format::negotiate(Some("application/openmetrics-text; version=2.0.0")), Format::Text004);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text; version=2.0.0")),
+            Format::Text004
+        );
         assert_eq!(Format::negotiate(Some("application/json")), Format::Text004);
-        assert_eq!(Format::negotiate(Some("application/openmetrics-text;q=0")), Format::Text004);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;q=0")),
+            Format::Text004
+        );
     }
 
     fn sample_families() -> Vec<MetricFamily> {
         vec![
-            MetricFamily::counter("node_cpu", Some(Unit::Seconds), "Seconds the CPUs spent in each mode.")
-                .with([("cpu", "0".into()), ("mode", "idle".into())], 12.5),
-            MetricFamily::gauge("node_memory_MemTotal", Some(Unit::Bytes), "Memory information field MemTotal_bytes.")
-                .with([], 1024u64),
-            MetricFamily::info("node_uname", "Labeled system information.").with([("sysname", "Linux".into())], 1u64),
+            MetricFamily::counter(
+                "node_cpu",
+                Some(Unit::Seconds),
+                "Seconds the CPUs spent in each mode.",
+            )
+            .with([("cpu", "0".into()), ("mode", "idle".into())], 12.5),
+            MetricFamily::gauge(
+                "node_memory_MemTotal",
+                Some(Unit::Bytes),
+                "Memory information field MemTotal_bytes.",
+            )
+            .with([], 1024u64),
+            MetricFamily::info("node_uname", "Labeled system information.")
+                .with([("sysname", "Linux".into())], 1u64),
             MetricFamily::gauge("empty", None, "never shown"),
         ]
     }

@@ -4,7 +4,11 @@ use crate::scrape::Scraper;
 
 /// Renders the landing page.
 pub fn render(telemetry_path: &str, scraper: &Scraper) -> String {
-    let collectors = scraper.collector_names().iter().map(|n| format!("<li><code>{n}</code></li>")).collect::<String>();
+    let collectors = scraper
+        .collector_names()
+        .iter()
+        .map(|n| format!("<li><code>{n}</code></li>"))
+        .collect::<String>();
     format!(
         r#"<!DOCTYPE html>
 <html lang="en">

@@ -35,5 +35,9 @@ pub fn scraper(options: &Options) -> Scraper {
 
 /// Builds the HTTP app state from validated options.
 pub fn app_state(options: &Options) -> Arc<server::AppState> {
-    Arc::new(server::AppState::new(scraper(options), options.telemetry_path.clone(), options.max_requests))
+    Arc::new(server::AppState::new(
+        scraper(options),
+        options.telemetry_path.clone(),
+        options.max_requests,
+    ))
 }

@@ -12,7 +12,11 @@ fn main() -> ExitCode {
     if let Some(Command::CheckConfig { file }) = &cli.command {
         return match Config::load(file) {
             Ok(config) => {
-                println!("{}: valid ({} process group matcher(s))", file.display(), config.process_names.len());
+                println!(
+                    "{}: valid ({} process group matcher(s))",
+                    file.display(),
+                    config.process_names.len()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -60,6 +64,8 @@ fn serve(cli: &cli::Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             tracing::info!(address = %listener.local_addr()?, "listening");
             listeners.push(listener);
         }
-        hale::server::serve(listeners, hale::server::app(state)).await.context("serving HTTP")
+        hale::server::serve(listeners, hale::server::app(state))
+            .await
+            .context("serving HTTP")
     })
 }

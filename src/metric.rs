@@ -87,16 +87,30 @@ impl MetricFamily {
         unit: Option<Unit>,
         help: impl Into<Cow<'static, str>>,
     ) -> Self {
-        Self { name: name.into(), help: help.into(), unit, kind, samples: Vec::new() }
+        Self {
+            name: name.into(),
+            help: help.into(),
+            unit,
+            kind,
+            samples: Vec::new(),
+        }
     }
 
     /// A counter family; `name` excludes the unit and `_total`.
-    pub fn counter(name: impl Into<Cow<'static, str>>, unit: Option<Unit>, help: impl Into<Cow<'static, str>>) -> Self {
+    pub fn counter(
+        name: impl Into<Cow<'static, str>>,
+        unit: Option<Unit>,
+        help: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self::new(Kind::Counter, name, unit, help)
     }
 
     /// A gauge family; `name` excludes the unit.
-    pub fn gauge(name: impl Into<Cow<'static, str>>, unit: Option<Unit>, help: impl Into<Cow<'static, str>>) -> Self {
+    pub fn gauge(
+        name: impl Into<Cow<'static, str>>,
+        unit: Option<Unit>,
+        help: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self::new(Kind::Gauge, name, unit, help)
     }
 
@@ -106,18 +120,35 @@ impl MetricFamily {
     }
 
     /// Adds a series with the given label pairs.
-    pub fn push<const N: usize>(&mut self, labels: [(&'static str, String); N], value: impl Into<Value>) {
-        let labels = labels.into_iter().map(|(k, v)| (Cow::Borrowed(k), v)).collect();
-        self.samples.push(Sample { labels, value: value.into() });
+    pub fn push<const N: usize>(
+        &mut self,
+        labels: [(&'static str, String); N],
+        value: impl Into<Value>,
+    ) {
+        let labels = labels
+            .into_iter()
+            .map(|(k, v)| (Cow::Borrowed(k), v))
+            .collect();
+        self.samples.push(Sample {
+            labels,
+            value: value.into(),
+        });
     }
 
     /// Adds a series whose labels were built elsewhere.
     pub fn push_labels(&mut self, labels: Vec<Label>, value: impl Into<Value>) {
-        self.samples.push(Sample { labels, value: value.into() });
+        self.samples.push(Sample {
+            labels,
+            value: value.into(),
+        });
     }
 
     /// Adds the series and returns the family, for one-line families.
-    pub fn with<const N: usize>(mut self, labels: [(&'static str, String); N], value: impl Into<Value>) -> Self {
+    pub fn with<const N: usize>(
+        mut self,
+        labels: [(&'static str, String); N],
+        value: impl Into<Value>,
+    ) -> Self {
         self.push(labels, value);
         self
     }

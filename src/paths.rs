@@ -33,7 +33,11 @@ pub struct HostPaths {
 
 impl Default for HostPaths {
     fn default() -> Self {
-        Self { procfs: "/proc".into(), sysfs: "/sys".into(), rootfs: "/".into() }
+        Self {
+            procfs: "/proc".into(),
+            sysfs: "/sys".into(),
+            rootfs: "/".into(),
+        }
     }
 }
 
@@ -45,11 +49,19 @@ impl HostPaths {
             match std::fs::read_dir(path) {
                 Ok(_) => {}
                 Err(e) => {
-                    return Err(PathError { flag, path: path.clone(), reason: e.to_string() });
+                    return Err(PathError {
+                        flag,
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    });
                 }
             }
         }
-        Ok(Self { procfs, sysfs, rootfs })
+        Ok(Self {
+            procfs,
+            sysfs,
+            rootfs,
+        })
     }
 
     /// A path under procfs, e.g. `proc("meminfo")`.
@@ -114,7 +126,10 @@ mod tests {
 
     #[test]
     fn strips_rootfs_prefix_like_node_exporter() {
-        let p = HostPaths { rootfs: "/rootfs".into(), ..HostPaths::default() };
+        let p = HostPaths {
+            rootfs: "/rootfs".into(),
+            ..HostPaths::default()
+        };
         assert_eq!(p.host_mount_point("/rootfs"), "/");
         assert_eq!(p.host_mount_point("/rootfs/home"), "/home");
         assert_eq!(p.host_mount_point("/rootfsx"), "/rootfsx");
@@ -127,8 +142,12 @@ mod tests {
 
     #[test]
     fn missing_root_is_a_start_up_error() {
-        let err = HostPaths::new("/nonexistent/proc".into(), "/sys".into(), "/".into()).unwrap_err();
+        let err =
+            HostPaths::new("/nonexistent/proc".into(), "/sys".into(), "/".into()).unwrap_err();
         assert_eq!(err.flag, "procfs");
-        assert!(err.to_string().contains("--path.procfs=/nonexistent/proc"), "{err}");
+        assert!(
+            err.to_string().contains("--path.procfs=/nonexistent/proc"),
+            "{err}"
+        );
     }
 }

@@ -57,12 +57,26 @@ impl TryFrom<RawMatcher> for ProcessMatcher {
         let cmdline = raw
             .cmdline
             .iter()
-            .map(|p| Regex::new(p).map_err(|e| format!("cmdline: invalid regex {p:?}: {e}")))
+            .map(|p| {
+                Regex::new(p).map_err(|e| {
+                    // The regex crate's message spans lines with a caret diagram; keep its last line.
+                    let msg = e.to_string();
+                    let reason = msg
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim_start_matches("error: ")
+                        .to_string();
+                    format!("cmdline: invalid regex {p:?}: {reason}")
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let name = NameTemplate::parse(raw.name.as_deref().unwrap_or("{{.Comm}}"))?;
         for var in &name.parts {
             if let Part::Match(capture) = var {
-                let known = cmdline.iter().any(|re| re.capture_names().flatten().any(|n| n == capture));
+                let known = cmdline
+                    .iter()
+                    .any(|re| re.capture_names().flatten().any(|n| n == capture));
                 if !known {
                     return Err(format!(
                         "name: {{{{.Matches.{capture}}}}} names no capture group of a cmdline regex"
@@ -70,7 +84,12 @@ impl TryFrom<RawMatcher> for ProcessMatcher {
                 }
             }
         }
-        Ok(ProcessMatcher { name, comm: raw.comm, exe: raw.exe, cmdline })
+        Ok(ProcessMatcher {
+            name,
+            comm: raw.comm,
+            exe: raw.exe,
+            cmdline,
+        })
     }
 }
 
@@ -83,7 +102,13 @@ impl ProcessMatcher {
         if !self.exe.is_empty() {
             let base = p.argv0.rsplit('/').next().unwrap_or(p.argv0);
             // As in process-exporter: an entry with a slash must equal argv[0]; without, its basename.
-            let hit = self.exe.iter().any(|e| if e.contains('/') { e == p.argv0 } else { e == base });
+            let hit = self.exe.iter().any(|e| {
+                if e.contains('/') {
+                    e == p.argv0
+                } else {
+                    e == base
+                }
+            });
             if !hit {
                 return None;
             }
@@ -137,7 +162,9 @@ impl NameTemplate {
                 parts.push(Part::Text(rest[..start].to_string()));
             }
             let after = &rest[start + 2..];
-            let end = after.find("}}").ok_or_else(|| format!("name: unclosed '{{{{' in template {template:?}"))?;
+            let end = after
+                .find("}}")
+                .ok_or_else(|| format!("name: unclosed '{{{{' in template {template:?}"))?;
             let var = after[..end].trim();
             let part = match var {
                 ".Comm" => Part::Comm,
@@ -192,41 +219,75 @@ mod tests {
     }
 
     fn view<'a>(comm: &'a str, argv0: &'a str, cmdline: &'a str) -> ProcessView<'a> {
-        ProcessView { pid: 42, comm, argv0, cmdline, username: "root" }
+        ProcessView {
+            pid: 42,
+            comm,
+            argv0,
+            cmdline,
+            username: "root",
+        }
     }
 
     #[test]
     fn comm_exe_and_cmdline_all_must_match() {
-        let m = matcher("comm: [postgres]\ncmdline: ['-D (?P<dir>\\S+)']\nname: 'pg:{{.Matches.dir}}'").unwrap();
+        let m =
+            matcher("comm: [postgres]\ncmdline: ['-D (?P<dir>\\S+)']\nname: 'pg:{{.Matches.dir}}'")
+                .unwrap();
         assert_eq!(
-            m.group_name(&view("postgres", "/usr/lib/postgresql/15/bin/postgres", "postgres -D /var/lib/pg")),
+            m.group_name(&view(
+                "postgres",
+                "/usr/lib/postgresql/15/bin/postgres",
+                "postgres -D /var/lib/pg"
+            )),
             Some("pg:/var/lib/pg".into())
         );
-        assert_eq!(m.group_name(&view("postgres", "postgres", "postgres")), None);
+        assert_eq!(
+            m.group_name(&view("postgres", "postgres", "postgres")),
+            None
+        );
         assert_eq!(m.group_name(&view("bash", "bash", "bash -D x")), None);
     }
 
     #[test]
     fn exe_matches_basename_or_full_path() {
         let m = matcher("exe: [nginx, /usr/sbin/sshd]\nname: '{{.ExeBase}}'").unwrap();
-        assert_eq!(m.group_name(&view("nginx", "/usr/sbin/nginx", "")), Some("nginx".into()));
-        assert_eq!(m.group_name(&view("sshd", "/usr/sbin/sshd", "")), Some("sshd".into()));
+        assert_eq!(
+            m.group_name(&view("nginx", "/usr/sbin/nginx", "")),
+            Some("nginx".into())
+        );
+        assert_eq!(
+            m.group_name(&view("sshd", "/usr/sbin/sshd", "")),
+            Some("sshd".into())
+        );
         assert_eq!(m.group_name(&view("sshd", "/opt/sshd", "")), None);
     }
 
     #[test]
     fn first_match_wins() {
-        let ms = vec![matcher("comm: [a]\nname: first").unwrap(), matcher("cmdline: ['.*']\nname: rest").unwrap()];
+        let ms = vec![
+            matcher("comm: [a]\nname: first").unwrap(),
+            matcher("cmdline: ['.*']\nname: rest").unwrap(),
+        ];
         assert_eq!(classify(&ms, &view("a", "a", "a")), Some("first".into()));
         assert_eq!(classify(&ms, &view("b", "b", "b")), Some("rest".into()));
     }
 
     #[test]
     fn bad_entries_are_rejected_with_a_reason() {
-        assert!(matcher("name: x").unwrap_err().contains("at least one of comm, exe, cmdline"));
-        assert!(matcher("cmdline: ['(']").unwrap_err().contains("invalid regex"));
-        assert!(matcher("comm: [a]\nname: '{{.Nope}}'").unwrap_err().contains("unknown template variable"));
-        assert!(matcher("comm: [a]\nname: '{{.Matches.x}}'").unwrap_err().contains("names no capture group"));
-        assert!(matcher("comm: [a]\nbogus: 1").unwrap_err().contains("bogus"));
+        assert!(matcher("name: x")
+            .unwrap_err()
+            .contains("at least one of comm, exe, cmdline"));
+        assert!(matcher("cmdline: ['(']")
+            .unwrap_err()
+            .contains("invalid regex"));
+        assert!(matcher("comm: [a]\nname: '{{.Nope}}'")
+            .unwrap_err()
+            .contains("unknown template variable"));
+        assert!(matcher("comm: [a]\nname: '{{.Matches.x}}'")
+            .unwrap_err()
+            .contains("names no capture group"));
+        assert!(matcher("comm: [a]\nbogus: 1")
+            .unwrap_err()
+            .contains("bogus"));
     }
 }

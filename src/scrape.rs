@@ -42,7 +42,11 @@ impl Scraper {
     pub fn new(collectors: Vec<(&'static str, Arc<dyn Collector>)>, budget: Duration) -> Self {
         let slots = collectors
             .into_iter()
-            .map(|(name, collector)| Slot { name, collector, stuck: Arc::new(AtomicUsize::new(0)) })
+            .map(|(name, collector)| Slot {
+                name,
+                collector,
+                stuck: Arc::new(AtomicUsize::new(0)),
+            })
             .collect();
         Self { slots, budget }
     }
@@ -66,17 +70,27 @@ impl Scraper {
         let mut running = Vec::with_capacity(self.slots.len());
         for slot in &self.slots {
             if slot.stuck.load(Ordering::Acquire) > 0 && !slot.collector.rerun_while_stuck() {
-                tracing::warn!(collector = slot.name, "collector is still stuck in an earlier scrape; skipped");
+                tracing::warn!(
+                    collector = slot.name,
+                    "collector is still stuck in an earlier scrape; skipped"
+                );
                 running.push((slot, None, Instant::now()));
                 continue;
             }
             let state = Arc::new(AtomicU8::new(RUNNING));
-            let (collector, stuck, task_state) = (Arc::clone(&slot.collector), Arc::clone(&slot.stuck), Arc::clone(&state));
+            let (collector, stuck, task_state) = (
+                Arc::clone(&slot.collector),
+                Arc::clone(&slot.stuck),
+                Arc::clone(&state),
+            );
             let started = Instant::now();
             let handle = tokio::task::spawn_blocking(move || {
                 let mut out = Vec::new();
                 let result = collector.collect(&mut out).map(|()| out);
-                if task_state.compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                if task_state
+                    .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+                {
                     // The scrape gave up on this run; it is no longer stuck.
                     stuck.fetch_sub(1, Ordering::AcqRel);
                 }
@@ -89,30 +103,57 @@ impl Scraper {
         let mut outcomes = Vec::with_capacity(running.len());
         for (slot, run, started) in running {
             let Some((handle, state)) = run else {
-                outcomes.push(Outcome { name: slot.name, success: false, duration: Duration::ZERO });
+                outcomes.push(Outcome {
+                    name: slot.name,
+                    success: false,
+                    duration: Duration::ZERO,
+                });
                 continue;
             };
             let outcome = match tokio::time::timeout_at(deadline, handle).await {
                 Ok(Ok((Ok(mut fams), took))) => {
                     families.append(&mut fams);
-                    Outcome { name: slot.name, success: true, duration: took }
+                    Outcome {
+                        name: slot.name,
+                        success: true,
+                        duration: took,
+                    }
                 }
                 Ok(Ok((Err(e), took))) => {
                     tracing::error!(collector = slot.name, duration_seconds = took.as_secs_f64(), error = %e, "collector failed");
-                    Outcome { name: slot.name, success: false, duration: took }
+                    Outcome {
+                        name: slot.name,
+                        success: false,
+                        duration: took,
+                    }
                 }
                 Ok(Err(join)) => {
                     tracing::error!(collector = slot.name, error = %join, "collector panicked");
-                    Outcome { name: slot.name, success: false, duration: started.elapsed() }
+                    Outcome {
+                        name: slot.name,
+                        success: false,
+                        duration: started.elapsed(),
+                    }
                 }
                 Err(_) => {
                     slot.stuck.fetch_add(1, Ordering::AcqRel);
-                    if state.compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                    if state
+                        .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                    {
                         // It finished just now; nothing is stuck.
                         slot.stuck.fetch_sub(1, Ordering::AcqRel);
                     }
-                    tracing::error!(collector = slot.name, budget_seconds = budget.as_secs_f64(), "collector timed out");
-                    Outcome { name: slot.name, success: false, duration: started.elapsed() }
+                    tracing::error!(
+                        collector = slot.name,
+                        budget_seconds = budget.as_secs_f64(),
+                        "collector timed out"
+                    );
+                    Outcome {
+                        name: slot.name,
+                        success: false,
+                        duration: started.elapsed(),
+                    }
                 }
             };
             outcomes.push(outcome);
@@ -135,7 +176,10 @@ fn meta_families(outcomes: &[Outcome]) -> [MetricFamily; 3] {
     );
     for o in outcomes {
         success.push([("collector", o.name.to_string())], o.success);
-        duration.push([("collector", o.name.to_string())], o.duration.as_secs_f64());
+        duration.push(
+            [("collector", o.name.to_string())],
+            o.duration.as_secs_f64(),
+        );
     }
     [success, duration, build_info()]
 }
@@ -189,14 +233,25 @@ mod tests {
     }
 
     fn success_of(fams: &[MetricFamily], name: &str) -> f64 {
-        let f = fams.iter().find(|f| f.name == "hale_scrape_collector_success").unwrap();
-        f.samples.iter().find(|s| s.labels[0].1 == name).unwrap().value.as_f64()
+        let f = fams
+            .iter()
+            .find(|f| f.name == "hale_scrape_collector_success")
+            .unwrap();
+        f.samples
+            .iter()
+            .find(|s| s.labels[0].1 == name)
+            .unwrap()
+            .value
+            .as_f64()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_hanging_collector_fails_alone_and_is_not_restarted_while_stuck() {
         let (tx, rx) = mpsc::channel();
-        let hanging = Arc::new(Hanging { release: Mutex::new(rx), started: AtomicUsize::new(0) });
+        let hanging = Arc::new(Hanging {
+            release: Mutex::new(rx),
+            started: AtomicUsize::new(0),
+        });
         let scraper = Scraper::new(
             vec![
                 ("fixed", Arc::new(Fixed) as Arc<dyn Collector>),
@@ -213,7 +268,11 @@ mod tests {
 
         let (fams, _) = scraper.scrape(None).await;
         assert_eq!(success_of(&fams, "hanging"), 0.0);
-        assert_eq!(hanging.started.load(Ordering::SeqCst), 1, "a stuck collector must not be started again");
+        assert_eq!(
+            hanging.started.load(Ordering::SeqCst),
+            1,
+            "a stuck collector must not be started again"
+        );
 
         tx.send(()).unwrap();
         // Once the stuck run returns, the collector runs again (and succeeds).

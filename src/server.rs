@@ -31,7 +31,12 @@ impl AppState {
     /// State for serving `scraper` at `telemetry_path` with at most `max_requests` parallel scrapes (0: no limit).
     pub fn new(scraper: Scraper, telemetry_path: String, max_requests: usize) -> Self {
         let scrape_permits = (max_requests > 0).then(|| Semaphore::new(max_requests));
-        Self { scraper, telemetry_path, scrape_permits, max_requests }
+        Self {
+            scraper,
+            telemetry_path,
+            scrape_permits,
+            max_requests,
+        }
     }
 }
 
@@ -54,7 +59,10 @@ pub fn app(state: Arc<AppState>) -> Router {
 }
 
 async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
-    Html(crate::landing::render(&state.telemetry_path, &state.scraper))
+    Html(crate::landing::render(
+        &state.telemetry_path,
+        &state.scraper,
+    ))
 }
 
 async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -62,7 +70,10 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         Some(permits) => match permits.try_acquire() {
             Ok(p) => Some(p),
             Err(_) => {
-                let msg = format!("Limit of concurrent requests reached ({}), try again later.\n", state.max_requests);
+                let msg = format!(
+                    "Limit of concurrent requests reached ({}), try again later.\n",
+                    state.max_requests
+                );
                 return (StatusCode::SERVICE_UNAVAILABLE, msg).into_response();
             }
         },
@@ -79,17 +90,29 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         .map(|s| Duration::from_secs_f64((s - 0.5).max(0.1)));
     let (families, _) = state.scraper.scrape(budget).await;
     let body = exposition::encode(families, format);
-    ([(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Binds one `--web.listen-address`. `:PORT` means every address, IPv6 and IPv4, as in Go.
 pub async fn bind(address: &str) -> Result<TcpListener, BindError> {
-    let err = |source| BindError { address: address.to_string(), source };
+    let err = |source| BindError {
+        address: address.to_string(),
+        source,
+    };
     if let Some(port) = address.strip_prefix(':') {
         match TcpListener::bind(format!("[::]:{port}")).await {
             Ok(l) => Ok(l),
             // Hosts with IPv6 disabled.
-            Err(_) => TcpListener::bind(format!("0.0.0.0:{port}")).await.map_err(err),
+            Err(_) => TcpListener::bind(format!("0.0.0.0:{port}"))
+                .await
+                .map_err(err),
         }
     } else {
         TcpListener::bind(address).await.map_err(err)
@@ -122,7 +145,10 @@ pub async fn serve(listeners: Vec<TcpListener>, router: Router) -> std::io::Resu
     match tokio::time::timeout(SHUTDOWN_GRACE, join_all(&mut servers)).await {
         Ok(res) => res,
         Err(_) => {
-            tracing::warn!(grace_seconds = SHUTDOWN_GRACE.as_secs(), "requests still running at the end of the grace period");
+            tracing::warn!(
+                grace_seconds = SHUTDOWN_GRACE.as_secs(),
+                "requests still running at the end of the grace period"
+            );
             Ok(())
         }
     }
@@ -141,7 +167,10 @@ async fn join_all(servers: &mut tokio::task::JoinSet<std::io::Result<()>>) -> st
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // Without signal handlers, run until killed.
         return std::future::pending().await;
     };

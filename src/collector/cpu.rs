@@ -8,7 +8,9 @@ use crate::paths::HostPaths;
 /// `/proc/stat` counts in USER_HZ, which the kernel fixes at 100 on every architecture Docker
 /// runs on; node_exporter's procfs library uses the same constant.
 const USER_HZ: f64 = 100.0;
-const MODES: [&str; 8] = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"];
+const MODES: [&str; 8] = [
+    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+];
 
 /// The cpu collector.
 pub struct Cpu {
@@ -25,8 +27,11 @@ impl Collector for Cpu {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("stat");
         let text = crate::paths::read(path.clone())?;
-        let mut seconds =
-            MetricFamily::counter("node_cpu", Some(Unit::Seconds), "Seconds the CPUs spent in each mode.");
+        let mut seconds = MetricFamily::counter(
+            "node_cpu",
+            Some(Unit::Seconds),
+            "Seconds the CPUs spent in each mode.",
+        );
         let mut guest = MetricFamily::counter(
             "node_cpu_guest",
             Some(Unit::Seconds),
@@ -34,7 +39,9 @@ impl Collector for Cpu {
         );
         for line in text.lines() {
             // Per-CPU lines only ("cpu0 ..."); the aggregate "cpu " line is not exported.
-            let Some(rest) = line.strip_prefix("cpu") else { continue };
+            let Some(rest) = line.strip_prefix("cpu") else {
+                continue;
+            };
             let (id, values_text) = rest.split_once(' ').unwrap_or((rest, ""));
             if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
                 continue;
@@ -46,14 +53,28 @@ impl Collector for Cpu {
                 *v = match fields.next() {
                     Some(f) => parse_u64(Some(f), &path, "cpu time")?,
                     None if i >= 4 => 0,
-                    None => return Err(Error::parse(path.clone(), format!("cpu{id}: too few fields"))),
+                    None => {
+                        return Err(Error::parse(
+                            path.clone(),
+                            format!("cpu{id}: too few fields"),
+                        ))
+                    }
                 };
             }
             for (mode, v) in MODES.iter().zip(values) {
-                seconds.push([("cpu", id.to_string()), ("mode", (*mode).to_string())], v as f64 / USER_HZ);
+                seconds.push(
+                    [("cpu", id.to_string()), ("mode", (*mode).to_string())],
+                    v as f64 / USER_HZ,
+                );
             }
-            guest.push([("cpu", id.to_string()), ("mode", "user".into())], values[8] as f64 / USER_HZ);
-            guest.push([("cpu", id.to_string()), ("mode", "nice".into())], values[9] as f64 / USER_HZ);
+            guest.push(
+                [("cpu", id.to_string()), ("mode", "user".into())],
+                values[8] as f64 / USER_HZ,
+            );
+            guest.push(
+                [("cpu", id.to_string()), ("mode", "nice".into())],
+                values[9] as f64 / USER_HZ,
+            );
         }
         if seconds.samples.is_empty() {
             return Err(Error::parse(path, "no per-CPU lines"));

@@ -24,8 +24,22 @@ impl Collector for Filefd {
         let allocated = parse_u64(fields.next(), &path, "allocated")?;
         let _unused = fields.next();
         let maximum = parse_u64(fields.next(), &path, "maximum")?;
-        out.push(MetricFamily::gauge("node_filefd_allocated", None, "File descriptor statistics: allocated.").with([], allocated));
-        out.push(MetricFamily::gauge("node_filefd_maximum", None, "File descriptor statistics: maximum.").with([], maximum));
+        out.push(
+            MetricFamily::gauge(
+                "node_filefd_allocated",
+                None,
+                "File descriptor statistics: allocated.",
+            )
+            .with([], allocated),
+        );
+        out.push(
+            MetricFamily::gauge(
+                "node_filefd_maximum",
+                None,
+                "File descriptor statistics: maximum.",
+            )
+            .with([], maximum),
+        );
         Ok(())
     }
 }

@@ -62,7 +62,12 @@ pub enum Guarded<T> {
 impl StuckMounts {
     /// Runs `stat` for `mount_point` unless an earlier call on it has been running longer than
     /// `timeout`.
-    pub fn run<T>(&self, mount_point: &str, timeout: Duration, stat: impl FnOnce() -> T) -> Guarded<T> {
+    pub fn run<T>(
+        &self,
+        mount_point: &str,
+        timeout: Duration,
+        stat: impl FnOnce() -> T,
+    ) -> Guarded<T> {
         {
             let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             match map.get_mut(mount_point) {
@@ -99,7 +104,8 @@ pub fn parse_mounts(text: &str) -> Vec<Mount> {
     text.lines()
         .filter_map(|line| {
             let mut f = line.split_ascii_whitespace();
-            let (device, mount_point, fs_type, options) = (f.next()?, f.next()?, f.next()?, f.next()?);
+            let (device, mount_point, fs_type, options) =
+                (f.next()?, f.next()?, f.next()?, f.next()?);
             Some(Mount {
                 device: unescape(device),
                 mount_point: unescape(mount_point),
@@ -118,7 +124,12 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
             let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -162,16 +173,36 @@ impl Filesystem {
 impl Collector for Filesystem {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let mounts = parse_mounts(&self.mount_table()?);
-        let mut size = MetricFamily::gauge("node_filesystem_size", Some(Unit::Bytes), "Filesystem size in bytes.");
-        let mut free = MetricFamily::gauge("node_filesystem_free", Some(Unit::Bytes), "Filesystem free space in bytes.");
+        let mut size = MetricFamily::gauge(
+            "node_filesystem_size",
+            Some(Unit::Bytes),
+            "Filesystem size in bytes.",
+        );
+        let mut free = MetricFamily::gauge(
+            "node_filesystem_free",
+            Some(Unit::Bytes),
+            "Filesystem free space in bytes.",
+        );
         let mut avail = MetricFamily::gauge(
             "node_filesystem_avail",
             Some(Unit::Bytes),
             "Filesystem space available to non-root users in bytes.",
         );
-        let mut files = MetricFamily::gauge("node_filesystem_files", None, "Filesystem total file nodes.");
-        let mut files_free = MetricFamily::gauge("node_filesystem_files_free", None, "Filesystem total free file nodes.");
-        let mut readonly = MetricFamily::gauge("node_filesystem_readonly", None, "Filesystem read-only status.");
+        let mut files = MetricFamily::gauge(
+            "node_filesystem_files",
+            None,
+            "Filesystem total file nodes.",
+        );
+        let mut files_free = MetricFamily::gauge(
+            "node_filesystem_files_free",
+            None,
+            "Filesystem total free file nodes.",
+        );
+        let mut readonly = MetricFamily::gauge(
+            "node_filesystem_readonly",
+            None,
+            "Filesystem read-only status.",
+        );
         let mut device_error = MetricFamily::gauge(
             "node_filesystem_device_error",
             None,
@@ -180,11 +211,17 @@ impl Collector for Filesystem {
         let mut seen = HashSet::new();
         for mount in mounts {
             let mount_point = self.paths.host_mount_point(&mount.mount_point).into_owned();
-            if self.mount_points_exclude.is_match(&mount_point) || self.fs_types_exclude.is_match(&mount.fs_type) {
+            if self.mount_points_exclude.is_match(&mount_point)
+                || self.fs_types_exclude.is_match(&mount.fs_type)
+            {
                 continue;
             }
             // The same mount can be listed twice (bind mounts, stacked mounts); one series each.
-            if !seen.insert((mount.device.clone(), mount_point.clone(), mount.fs_type.clone())) {
+            if !seen.insert((
+                mount.device.clone(),
+                mount_point.clone(),
+                mount.fs_type.clone(),
+            )) {
                 continue;
             }
             let labels = || {
@@ -195,7 +232,10 @@ impl Collector for Filesystem {
                 ]
             };
             let target = self.paths.rootfs_join(&mount_point);
-            let usage = match self.stuck.run(&mount_point, self.mount_timeout, || statfs(&target)) {
+            let usage = match self
+                .stuck
+                .run(&mount_point, self.mount_timeout, || statfs(&target))
+            {
                 Guarded::Done(Ok(u)) => Some(u),
                 Guarded::Done(Err(e)) => {
                     tracing::debug!(mountpoint = %mount_point, error = %e, "statfs failed");
@@ -259,19 +299,30 @@ mod tests {
         started_rx.recv().unwrap();
         // While the first call hangs, later scrapes do not call statfs on the mount again.
         let mut called = false;
-        assert!(matches!(stuck.run("/nfs", Duration::ZERO, || called = true), Guarded::Stuck));
+        assert!(matches!(
+            stuck.run("/nfs", Duration::ZERO, || called = true),
+            Guarded::Stuck
+        ));
         assert!(!called);
         // Other mounts are unaffected.
-        assert!(matches!(stuck.run("/home", Duration::ZERO, || 7), Guarded::Done(7)));
+        assert!(matches!(
+            stuck.run("/home", Duration::ZERO, || 7),
+            Guarded::Done(7)
+        ));
         release_tx.send(()).unwrap();
         assert!(matches!(blocked.join().unwrap(), Guarded::Done(())));
-        assert!(matches!(stuck.run("/nfs", Duration::ZERO, || 1), Guarded::Done(1)));
+        assert!(matches!(
+            stuck.run("/nfs", Duration::ZERO, || 1),
+            Guarded::Done(1)
+        ));
     }
 
     #[test]
     fn concurrent_calls_within_the_timeout_both_run() {
         let stuck = StuckMounts::default();
-        let outer = stuck.run("/a", Duration::from_secs(60), || stuck.run("/a", Duration::from_secs(60), || 2));
+        let outer = stuck.run("/a", Duration::from_secs(60), || {
+            stuck.run("/a", Duration::from_secs(60), || 2)
+        });
         assert!(matches!(outer, Guarded::Done(Guarded::Done(2))));
     }
 }

@@ -20,8 +20,14 @@ impl Collector for Loadavg {
         let path = self.paths.proc("loadavg");
         let text = crate::paths::read(path.clone())?;
         let mut fields = text.split_ascii_whitespace();
-        for (name, help) in [("node_load1", "1m load average."), ("node_load5", "5m load average."), ("node_load15", "15m load average.")] {
-            let field = fields.next().ok_or_else(|| Error::parse(path.clone(), "fewer than 3 fields"))?;
+        for (name, help) in [
+            ("node_load1", "1m load average."),
+            ("node_load5", "5m load average."),
+            ("node_load15", "15m load average."),
+        ] {
+            let field = fields
+                .next()
+                .ok_or_else(|| Error::parse(path.clone(), "fewer than 3 fields"))?;
             let v: f64 = field
                 .parse()
                 .map_err(|_| Error::parse(path.clone(), format!("{field:?} is not a number")))?;

@@ -23,12 +23,14 @@ impl Collector for Meminfo {
         let path = self.paths.proc("meminfo");
         let text = crate::paths::read(path.clone())?;
         for line in text.lines() {
-            let Some((key, rest)) = line.split_once(':') else { continue };
+            let Some((key, rest)) = line.split_once(':') else {
+                continue;
+            };
             let mut fields = rest.split_ascii_whitespace();
             let Some(value) = fields.next() else { continue };
-            let value: u64 = value
-                .parse()
-                .map_err(|_| Error::parse(path.clone(), format!("{key}: {value:?} is not a number")))?;
+            let value: u64 = value.parse().map_err(|_| {
+                Error::parse(path.clone(), format!("{key}: {value:?} is not a number"))
+            })?;
             // "Active(anon)" becomes "Active_anon", as in node_exporter.
             let field = key.trim().replace('(', "_").replace(')', "");
             let name: Cow<'static, str> = format!("node_memory_{field}").into();
@@ -39,7 +41,8 @@ impl Collector for Meminfo {
                     format!("Memory information field {field}_bytes."),
                 )
                 .with([], value.saturating_mul(1024)),
-                _ => MetricFamily::gauge(name, None, format!("Memory information field {field}.")).with([], value),
+                _ => MetricFamily::gauge(name, None, format!("Memory information field {field}."))
+                    .with([], value),
             };
             out.push(family);
         }

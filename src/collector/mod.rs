@@ -39,7 +39,10 @@ pub enum Error {
 impl Error {
     /// A parse error for a host file.
     pub fn parse(path: PathBuf, reason: impl Into<String>) -> Self {
-        Error::Parse { path, reason: reason.into() }
+        Error::Parse {
+            path,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -66,18 +69,66 @@ pub struct Spec {
 
 /// Every collector hale has, in the order they are reported.
 pub const SPECS: &[Spec] = &[
-    Spec { name: "cpu", enabled_by_default: true, help: "CPU time per mode (node_cpu_seconds_total)" },
-    Spec { name: "diskstats", enabled_by_default: true, help: "Disk I/O (node_disk_*)" },
-    Spec { name: "filefd", enabled_by_default: true, help: "System-wide file descriptors (node_filefd_*)" },
-    Spec { name: "filesystem", enabled_by_default: true, help: "Filesystem space and inodes (node_filesystem_*)" },
-    Spec { name: "loadavg", enabled_by_default: true, help: "Load average (node_load1/5/15)" },
-    Spec { name: "meminfo", enabled_by_default: true, help: "Memory from /proc/meminfo (node_memory_*)" },
-    Spec { name: "netdev", enabled_by_default: true, help: "Network interface counters (node_network_*)" },
-    Spec { name: "processes", enabled_by_default: true, help: "Watched process groups (namedprocess_namegroup_*)" },
-    Spec { name: "self", enabled_by_default: true, help: "hale's own process (process_*)" },
-    Spec { name: "stat", enabled_by_default: true, help: "Boot time, context switches, forks, interrupts, procs" },
-    Spec { name: "time", enabled_by_default: true, help: "System time and clock source (node_time_*)" },
-    Spec { name: "uname", enabled_by_default: true, help: "Kernel identity (node_uname_info)" },
+    Spec {
+        name: "cpu",
+        enabled_by_default: true,
+        help: "CPU time per mode (node_cpu_seconds_total)",
+    },
+    Spec {
+        name: "diskstats",
+        enabled_by_default: true,
+        help: "Disk I/O (node_disk_*)",
+    },
+    Spec {
+        name: "filefd",
+        enabled_by_default: true,
+        help: "System-wide file descriptors (node_filefd_*)",
+    },
+    Spec {
+        name: "filesystem",
+        enabled_by_default: true,
+        help: "Filesystem space and inodes (node_filesystem_*)",
+    },
+    Spec {
+        name: "loadavg",
+        enabled_by_default: true,
+        help: "Load average (node_load1/5/15)",
+    },
+    Spec {
+        name: "meminfo",
+        enabled_by_default: true,
+        help: "Memory from /proc/meminfo (node_memory_*)",
+    },
+    Spec {
+        name: "netdev",
+        enabled_by_default: true,
+        help: "Network interface counters (node_network_*)",
+    },
+    Spec {
+        name: "processes",
+        enabled_by_default: true,
+        help: "Watched process groups (namedprocess_namegroup_*)",
+    },
+    Spec {
+        name: "self",
+        enabled_by_default: true,
+        help: "hale's own process (process_*)",
+    },
+    Spec {
+        name: "stat",
+        enabled_by_default: true,
+        help: "Boot time, context switches, forks, interrupts, procs",
+    },
+    Spec {
+        name: "time",
+        enabled_by_default: true,
+        help: "System time and clock source (node_time_*)",
+    },
+    Spec {
+        name: "uname",
+        enabled_by_default: true,
+        help: "Kernel identity (node_uname_info)",
+    },
 ];
 
 /// node_exporter's default `--collector.filesystem.mount-points-exclude`.
@@ -160,9 +211,17 @@ pub fn build(name: &str, settings: &Settings) -> Option<Arc<dyn Collector>> {
 }
 
 /// Parses one whitespace-separated number field, naming the file on failure.
-pub(crate) fn parse_u64(field: Option<&str>, path: &std::path::Path, what: &str) -> Result<u64, Error> {
-    let field = field.ok_or_else(|| Error::parse(path.to_path_buf(), format!("missing field {what}")))?;
-    field
-        .parse::<u64>()
-        .map_err(|_| Error::parse(path.to_path_buf(), format!("field {what}: {field:?} is not a number")))
+pub(crate) fn parse_u64(
+    field: Option<&str>,
+    path: &std::path::Path,
+    what: &str,
+) -> Result<u64, Error> {
+    let field =
+        field.ok_or_else(|| Error::parse(path.to_path_buf(), format!("missing field {what}")))?;
+    field.parse::<u64>().map_err(|_| {
+        Error::parse(
+            path.to_path_buf(),
+            format!("field {what}: {field:?} is not a number"),
+        )
+    })
 }

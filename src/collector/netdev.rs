@@ -7,8 +7,26 @@ use crate::metric::{MetricFamily, Unit};
 use crate::paths::HostPaths;
 
 /// Column names of `/proc/net/dev`, in order, as node_exporter names them.
-const RECEIVE: [&str; 8] = ["bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast"];
-const TRANSMIT: [&str; 8] = ["bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compressed"];
+const RECEIVE: [&str; 8] = [
+    "bytes",
+    "packets",
+    "errs",
+    "drop",
+    "fifo",
+    "frame",
+    "compressed",
+    "multicast",
+];
+const TRANSMIT: [&str; 8] = [
+    "bytes",
+    "packets",
+    "errs",
+    "drop",
+    "fifo",
+    "colls",
+    "carrier",
+    "compressed",
+];
 
 /// The netdev collector.
 pub struct Netdev {
@@ -42,7 +60,9 @@ impl Collector for Netdev {
             .collect();
         // Two header lines, then "  eth0: 1 2 3 ...".
         for line in text.lines().skip(2) {
-            let Some((device, counters)) = line.split_once(':') else { continue };
+            let Some((device, counters)) = line.split_once(':') else {
+                continue;
+            };
             let device = device.trim();
             if !self.devices.keeps(device) {
                 continue;

@@ -50,16 +50,31 @@ pub struct Processes {
     ticks: f64,
     page_size: u64,
     cpu: Mutex<HashMap<String, GroupCpu>>,
+    /// Whether `--path.procfs` is a real procfs, where a process's `fd` directory reports its
+    /// entry count as its size (Linux 6.2+), which the procfs crate uses as a fast path. A
+    /// fixture tree's directories report their block size instead, so there hale counts entries.
+    real_procfs: bool,
 }
+
+/// statfs(2) `f_type` of procfs.
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 impl Processes {
     pub fn new(paths: HostPaths, matchers: Arc<Vec<ProcessMatcher>>) -> Self {
         Self {
-            paths,
             matchers,
             ticks: procfs::ticks_per_second() as f64,
             page_size: procfs::page_size(),
             cpu: Mutex::new(HashMap::new()),
+            real_procfs: rustix::fs::statfs(paths.procfs_root())
+                // f_type is i64 on x86_64 and smaller elsewhere.
+                .map(|s| {
+                    #[allow(clippy::unnecessary_cast)]
+                    let f_type = s.f_type as i64;
+                    f_type == PROC_SUPER_MAGIC
+                })
+                .unwrap_or(false),
+            paths,
         }
     }
 
@@ -94,9 +109,18 @@ impl Collector for Processes {
             return Ok(());
         }
         let boot = self.boot_time()?;
-        let users = if self.matchers.iter().any(ProcessMatcher::needs_username) { Some(self.users()) } else { None };
-        let all = procfs::process::all_processes_with_root(self.paths.procfs_root())
-            .map_err(|e| Error::Source(format!("listing processes in {}: {e}", self.paths.procfs_root().display())))?;
+        let users = if self.matchers.iter().any(ProcessMatcher::needs_username) {
+            Some(self.users())
+        } else {
+            None
+        };
+        let all =
+            procfs::process::all_processes_with_root(self.paths.procfs_root()).map_err(|e| {
+                Error::Source(format!(
+                    "listing processes in {}: {e}",
+                    self.paths.procfs_root().display()
+                ))
+            })?;
         let mut groups: HashMap<String, GroupSample> = HashMap::new();
         for proc in all {
             // A process can exit at any point while we read it: skip it, it is not an error.
@@ -122,26 +146,56 @@ impl Processes {
         let cmdline = args.join(" ");
         let argv0 = args.first().map_or(stat.comm.as_str(), String::as_str);
         let username = match users {
-            Some(users) => proc.uid().ok().and_then(|uid| users.get(&uid).cloned()).unwrap_or_default(),
+            Some(users) => proc
+                .uid()
+                .ok()
+                .and_then(|uid| users.get(&uid).cloned())
+                .unwrap_or_default(),
             None => String::new(),
         };
-        let view = ProcessView { pid: proc.pid(), comm: &stat.comm, argv0, cmdline: &cmdline, username: &username };
+        let view = ProcessView {
+            pid: proc.pid(),
+            comm: &stat.comm,
+            argv0,
+            cmdline: &cmdline,
+            username: &username,
+        };
         let group = classify(&self.matchers, &view)?;
 
         let start = boot + stat.starttime as f64 / self.ticks;
-        let cpu = (stat.utime as f64 / self.ticks, stat.stime as f64 / self.ticks);
+        let cpu = (
+            stat.utime as f64 / self.ticks,
+            stat.stime as f64 / self.ticks,
+        );
         let mut sample = GroupSample {
             procs: 1,
             threads: u64::try_from(stat.num_threads).unwrap_or(0),
             oldest_start: Some(start),
             resident: stat.rss.saturating_mul(self.page_size),
             virtual_: stat.vsize,
-            swapped: proc.status().ok().and_then(|s| s.vmswap).unwrap_or(0).saturating_mul(1024),
+            swapped: proc
+                .status()
+                .ok()
+                .and_then(|s| s.vmswap)
+                .unwrap_or(0)
+                .saturating_mul(1024),
             ..GroupSample::default()
         };
         sample.cpu.insert((proc.pid(), stat.starttime), cpu);
         // Without permission to read another user's fds the process still counts, without fd data.
-        if let (Ok(fds), Ok(limits)) = (proc.fd_count(), proc.limits()) {
+        let fds = if self.real_procfs {
+            proc.fd_count().ok()
+        } else {
+            std::fs::read_dir(
+                self.paths
+                    .procfs_root()
+                    .join(proc.pid().to_string())
+                    .join("fd"),
+            )
+            .ok()
+            .map(|d| d.count())
+        };
+        if let (Some(fds), Ok(limits)) = (fds, proc.limits()) {
             let limit = limit_value(limits.max_open_files.soft_limit);
             sample.open_fds = fds as u64;
             sample.limit_fds = Some(limit);
@@ -157,10 +211,21 @@ impl Processes {
         // Groups with no process left are forgotten, CPU history included.
         cpu_state.retain(|name, _| groups.contains_key(name));
 
-        let mut num_procs = MetricFamily::gauge("namedprocess_namegroup_num_procs", None, "number of processes in this group");
-        let mut num_threads = MetricFamily::gauge("namedprocess_namegroup_num_threads", None, "Number of threads");
-        let mut open_fds =
-            MetricFamily::gauge("namedprocess_namegroup_open_filedesc", None, "number of open file descriptors for this group");
+        let mut num_procs = MetricFamily::gauge(
+            "namedprocess_namegroup_num_procs",
+            None,
+            "number of processes in this group",
+        );
+        let mut num_threads = MetricFamily::gauge(
+            "namedprocess_namegroup_num_threads",
+            None,
+            "Number of threads",
+        );
+        let mut open_fds = MetricFamily::gauge(
+            "namedprocess_namegroup_open_filedesc",
+            None,
+            "number of open file descriptors for this group",
+        );
         let mut limit_fds = MetricFamily::gauge(
             "namedprocess_namegroup_limit_filedesc",
             None,
@@ -213,12 +278,33 @@ impl Processes {
                 oldest.push(l(), start);
             }
             cpu.push([("groupname", name.clone()), ("mode", "user".into())], user);
-            cpu.push([("groupname", name.clone()), ("mode", "system".into())], system);
-            memory.push([("groupname", name.clone()), ("memtype", "resident".into())], g.resident);
-            memory.push([("groupname", name.clone()), ("memtype", "virtual".into())], g.virtual_);
-            memory.push([("groupname", name.clone()), ("memtype", "swapped".into())], g.swapped);
+            cpu.push(
+                [("groupname", name.clone()), ("mode", "system".into())],
+                system,
+            );
+            memory.push(
+                [("groupname", name.clone()), ("memtype", "resident".into())],
+                g.resident,
+            );
+            memory.push(
+                [("groupname", name.clone()), ("memtype", "virtual".into())],
+                g.virtual_,
+            );
+            memory.push(
+                [("groupname", name.clone()), ("memtype", "swapped".into())],
+                g.swapped,
+            );
         }
-        out.extend([num_procs, num_threads, open_fds, limit_fds, worst, oldest, cpu, memory]);
+        out.extend([
+            num_procs,
+            num_threads,
+            open_fds,
+            limit_fds,
+            worst,
+            oldest,
+            cpu,
+            memory,
+        ]);
     }
 }
 

@@ -15,7 +15,10 @@ pub struct SelfProcess {
 
 impl SelfProcess {
     pub fn new() -> Self {
-        Self { ticks: procfs::ticks_per_second() as f64, page_size: procfs::page_size() }
+        Self {
+            ticks: procfs::ticks_per_second() as f64,
+            page_size: procfs::page_size(),
+        }
     }
 }
 
@@ -46,17 +49,32 @@ impl Collector for SelfProcess {
         let boot = procfs::boot_time_secs().map_err(|e| source("boot time", e))?;
         let cpu = (stat.utime + stat.stime) as f64 / self.ticks;
         out.push(
-            MetricFamily::counter("process_cpu", Some(Unit::Seconds), "Total user and system CPU time spent in seconds.")
-                .with([], cpu),
+            MetricFamily::counter(
+                "process_cpu",
+                Some(Unit::Seconds),
+                "Total user and system CPU time spent in seconds.",
+            )
+            .with([], cpu),
         );
-        out.push(MetricFamily::gauge("process_open_fds", None, "Number of open file descriptors.").with([], fds as u64));
         out.push(
-            MetricFamily::gauge("process_max_fds", None, "Maximum number of open file descriptors.")
-                .with([], limit_value(limits.max_open_files.soft_limit)),
+            MetricFamily::gauge("process_open_fds", None, "Number of open file descriptors.")
+                .with([], fds as u64),
         );
         out.push(
-            MetricFamily::gauge("process_virtual_memory", Some(Unit::Bytes), "Virtual memory size in bytes.")
-                .with([], stat.vsize),
+            MetricFamily::gauge(
+                "process_max_fds",
+                None,
+                "Maximum number of open file descriptors.",
+            )
+            .with([], limit_value(limits.max_open_files.soft_limit)),
+        );
+        out.push(
+            MetricFamily::gauge(
+                "process_virtual_memory",
+                Some(Unit::Bytes),
+                "Virtual memory size in bytes.",
+            )
+            .with([], stat.vsize),
         );
         out.push(
             MetricFamily::gauge(
@@ -67,8 +85,12 @@ impl Collector for SelfProcess {
             .with([], limit_value(limits.max_address_space.soft_limit)),
         );
         out.push(
-            MetricFamily::gauge("process_resident_memory", Some(Unit::Bytes), "Resident memory size in bytes.")
-                .with([], stat.rss.saturating_mul(self.page_size)),
+            MetricFamily::gauge(
+                "process_resident_memory",
+                Some(Unit::Bytes),
+                "Resident memory size in bytes.",
+            )
+            .with([], stat.rss.saturating_mul(self.page_size)),
         );
         out.push(
             MetricFamily::gauge(
@@ -79,8 +101,12 @@ impl Collector for SelfProcess {
             .with([], boot as f64 + stat.starttime as f64 / self.ticks),
         );
         out.push(
-            MetricFamily::gauge("process_threads", None, "Number of OS threads in the process.")
-                .with([], u64::try_from(stat.num_threads).unwrap_or(0)),
+            MetricFamily::gauge(
+                "process_threads",
+                None,
+                "Number of OS threads in the process.",
+            )
+            .with([], u64::try_from(stat.num_threads).unwrap_or(0)),
         );
         Ok(())
     }

@@ -29,12 +29,22 @@ impl Collector for Stat {
                     Some(Unit::Seconds),
                     "Node boot time, in unixtime.",
                 ),
-                Some("ctxt") => MetricFamily::counter("node_context_switches", None, "Total number of context switches."),
-                Some("processes") => MetricFamily::counter("node_forks", None, "Total number of forks."),
-                Some("intr") => MetricFamily::counter("node_intr", None, "Total number of interrupts serviced."),
-                Some("procs_running") => {
-                    MetricFamily::gauge("node_procs_running", None, "Number of processes in runnable state.")
+                Some("ctxt") => MetricFamily::counter(
+                    "node_context_switches",
+                    None,
+                    "Total number of context switches.",
+                ),
+                Some("processes") => {
+                    MetricFamily::counter("node_forks", None, "Total number of forks.")
                 }
+                Some("intr") => {
+                    MetricFamily::counter("node_intr", None, "Total number of interrupts serviced.")
+                }
+                Some("procs_running") => MetricFamily::gauge(
+                    "node_procs_running",
+                    None,
+                    "Number of processes in runnable state.",
+                ),
                 Some("procs_blocked") => MetricFamily::gauge(
                     "node_procs_blocked",
                     None,

@@ -24,8 +24,12 @@ impl Collector for Time {
             .duration_since(UNIX_EPOCH)
             .map_err(|e| Error::Source(format!("system clock before 1970: {e}")))?;
         out.push(
-            MetricFamily::gauge("node_time", Some(Unit::Seconds), "System time in seconds since epoch (1970).")
-                .with([], now.as_secs_f64()),
+            MetricFamily::gauge(
+                "node_time",
+                Some(Unit::Seconds),
+                "System time in seconds since epoch (1970).",
+            )
+            .with([], now.as_secs_f64()),
         );
         let mut available = MetricFamily::info(
             "node_time_clocksource_available",
@@ -48,13 +52,28 @@ impl Collector for Time {
         devices.sort();
         for device in devices {
             let base = format!("devices/system/clocksource/clocksource{device}");
-            if let Ok(list) = self.paths.read_sys(&format!("{base}/available_clocksource")) {
+            if let Ok(list) = self
+                .paths
+                .read_sys(&format!("{base}/available_clocksource"))
+            {
                 for source in list.split_ascii_whitespace() {
-                    available.push([("clocksource", source.to_string()), ("device", device.clone())], 1u64);
+                    available.push(
+                        [
+                            ("clocksource", source.to_string()),
+                            ("device", device.clone()),
+                        ],
+                        1u64,
+                    );
                 }
             }
             if let Ok(source) = self.paths.read_sys(&format!("{base}/current_clocksource")) {
-                current.push([("clocksource", source.trim().to_string()), ("device", device.clone())], 1u64);
+                current.push(
+                    [
+                        ("clocksource", source.trim().to_string()),
+                        ("device", device.clone()),
+                    ],
+                    1u64,
+                );
             }
         }
         out.push(available);

@@ -13,7 +13,11 @@ impl Collector for Uname {
         let u = rustix::system::uname();
         let s = |c: &std::ffi::CStr| c.to_string_lossy().into_owned();
         out.push(
-            MetricFamily::info("node_uname", "Labeled system information as provided by the uname system call.").with(
+            MetricFamily::info(
+                "node_uname",
+                "Labeled system information as provided by the uname system call.",
+            )
+            .with(
                 [
                     ("domainname", s(u.domainname())),
                     ("machine", s(u.machine())),

@@ -1,0 +1,144 @@
+//! Bad input at the edges: config files with a wrong type, an unknown key, a bad regex; flags with
+//! a bad regex or an unreadable path. Each gets a clear message naming the field or flag (and the
+//! line, for the config) and a non-zero exit; hale never starts half-configured.
+
+use std::process::{Command, Output};
+
+fn hale(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hale"))
+        .args(args)
+        .output()
+        .expect("run hale")
+}
+
+fn config_file(text: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::Builder::new().suffix(".yml").tempfile().unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    f
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn check_config_accepts_a_valid_file() {
+    let f = config_file("process_names:\n  - comm: [sshd]\n  - name: 'java:{{.Matches.app}}'\n    cmdline: ['-jar (?P<app>\\S+)']\n");
+    let out = hale(&["check-config", f.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid (2 process group matcher(s))"));
+}
+
+#[test]
+fn check_config_names_an_unknown_key_and_its_line() {
+    let f = config_file("process_names:\n  - comm: [sshd]\n    commm: [x]\n");
+    let out = hale(&["check-config", f.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("unknown field `commm`"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+}
+
+#[test]
+fn check_config_names_a_wrong_type_and_its_line() {
+    let f = config_file("# groups\nprocess_names:\n  - comm: sshd\n");
+    let out = hale(&["check-config", f.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("line 3"), "{err}");
+    assert!(
+        err.contains("comm: sshd"),
+        "the snippet shows the field: {err}"
+    );
+}
+
+#[test]
+fn check_config_names_a_bad_regex_and_its_line() {
+    let f = config_file("process_names:\n  - comm: [a]\n  - cmdline: ['(unclosed']\n");
+    let out = hale(&["check-config", f.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cmdline: invalid regex \"(unclosed\""),
+        "{err}"
+    );
+    assert!(err.contains("line 3"), "{err}");
+}
+
+#[test]
+fn check_config_reports_an_unreadable_file() {
+    let out = hale(&["check-config", "/nonexistent/hale.yml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("reading config file /nonexistent/hale.yml"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn serve_refuses_a_bad_config_file() {
+    let f = config_file("process_names:\n  - name: only-a-name\n");
+    let out = hale(&[
+        "--web.listen-address=127.0.0.1:0",
+        "--config",
+        f.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("needs at least one of comm, exe, cmdline"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn serve_refuses_an_unreadable_procfs_path() {
+    let out = hale(&[
+        "--web.listen-address=127.0.0.1:0",
+        "--path.procfs=/nonexistent/proc",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--path.procfs=/nonexistent/proc"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn serve_refuses_a_bad_regex_flag() {
+    let out = hale(&[
+        "--web.listen-address=127.0.0.1:0",
+        "--collector.filesystem.fs-types-exclude=((",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("--collector.filesystem.fs-types-exclude: invalid regular expression"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unknown_flags_and_collectors_are_usage_errors() {
+    let out = hale(&["--collector.nonexistent"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = hale(&["--log.format=xml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("logfmt"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_address_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = hale(&[&format!("--web.listen-address={addr}")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("listening on {addr}")),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,245 @@
+//! Shared helpers for hale's integration tests: running the real binary on a loopback port,
+//! HTTP requests, driving the app in-process, and a small exposition-text parser for assertions.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A `hale` process listening on a loopback port; killed on drop.
+pub struct Hale {
+    pub child: Child,
+    pub address: String,
+    /// Everything hale logged after the `listening` line.
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Drop for Hale {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Hale {
+    /// Starts the binary with `args` (plus a loopback listen address on port 0) and waits for the
+    /// `listening` log line to learn the port.
+    pub fn start(args: &[&str]) -> Hale {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hale"))
+            .args(["--web.listen-address=127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hale");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let (log_tx, log_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut addr_tx = Some(addr_tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(tx) = addr_tx.as_ref() {
+                    // logfmt: `address=127.0.0.1:1234`; json: `"address":"127.0.0.1:1234"`.
+                    let addr = line
+                        .split("address=")
+                        .nth(1)
+                        .map(|a| a.split_whitespace().next().unwrap_or(""))
+                        .or_else(|| {
+                            line.split(r#""address":""#)
+                                .nth(1)
+                                .and_then(|a| a.split('"').next())
+                        });
+                    if let Some(addr) = addr {
+                        let _ = tx.send(addr.to_string());
+                        addr_tx = None;
+                        continue;
+                    }
+                }
+                let _ = log_tx.send(line);
+            }
+        });
+        // A generous guard against a hale that never starts, not a performance assertion.
+        let address = addr_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("hale logged its listen address");
+        Hale {
+            child,
+            address,
+            log: log_rx,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+}
+
+/// A response as the tests look at it.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// GETs `url` with an optional Accept header; non-2xx statuses are returned, not errors.
+pub fn get(url: &str, accept: Option<&str>) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = agent.get(url);
+    if let Some(a) = accept {
+        req = req.header("Accept", a);
+    }
+    let mut resp = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().expect("utf-8 body");
+    Reply {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// Drives the in-process app for `args` (as on the command line, without the program name).
+pub async fn scrape_in_process(
+    args: &[&str],
+    config: &hale::config::Config,
+    accept: Option<&str>,
+) -> Reply {
+    let (cli, matches) =
+        hale::cli::try_parse_from(std::iter::once("hale").chain(args.iter().copied()))
+            .expect("args parse");
+    let options = hale::cli::Options::from_cli(&cli, &matches, config).expect("valid options");
+    let app = hale::server::app(hale::app_state(&options));
+    request(app, "/metrics", accept).await
+}
+
+/// Sends one GET through a router without a socket.
+pub async fn request(app: axum::Router, path: &str, accept: Option<&str>) -> Reply {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::get(path);
+    if let Some(a) = accept {
+        req = req.header("accept", a);
+    }
+    let resp = app
+        .oneshot(req.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        content_type,
+        body: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+/// One parsed sample line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Parses the sample lines of text-format or OpenMetrics exposition (comments skipped).
+pub fn parse(text: &str) -> Vec<Series> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|line| {
+            let (head, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {line:?}"));
+            let value = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+            };
+            let (name, labels) = match head.split_once('{') {
+                Some((name, rest)) => (name.to_string(), parse_labels(rest.trim_end_matches('}'))),
+                None => (head.to_string(), BTreeMap::new()),
+            };
+            Series {
+                name,
+                labels,
+                value,
+            }
+        })
+        .collect()
+}
+
+fn parse_labels(s: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        assert_eq!(
+            chars.next(),
+            Some('"'),
+            "label value must be quoted in {s:?}"
+        );
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(other) => value.push(other),
+                    None => break,
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        out.insert(key.trim_start_matches(',').to_string(), value);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    out
+}
+
+/// The value of the one series of `name` whose labels include `labels`.
+pub fn value(series: &[Series], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    series
+        .iter()
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+}
+
+/// The fixture tree's flags.
+pub fn fixture_args() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    vec![
+        format!("--path.procfs={dir}/proc"),
+        format!("--path.sysfs={dir}/sys"),
+        format!("--path.rootfs={dir}/rootfs"),
+        format!("--config={dir}/config.yml"),
+    ]
+}

@@ -1,0 +1,49 @@
+//! Process lifecycle: SIGTERM stops hale gracefully with exit code 0; logs come in the chosen format.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Hale;
+
+fn terminate(hale: &mut Hale) -> std::process::ExitStatus {
+    let pid = hale.child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Guard against a hang, not a timing assertion.
+    for _ in 0..600 {
+        if let Some(status) = hale.child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("hale did not exit after SIGTERM");
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    let mut hale = Hale::start(&[]);
+    assert_eq!(common::get(&hale.url("/metrics"), None).status, 200);
+    let status = terminate(&mut hale);
+    assert_eq!(status.code(), Some(0));
+    let log: Vec<String> = hale.log.try_iter().collect();
+    assert!(log.iter().any(|l| l.contains("shutting down")), "{log:?}");
+}
+
+#[test]
+fn json_logs_are_json() {
+    let mut hale = Hale::start(&["--log.format=json"]);
+    terminate(&mut hale);
+    let log: Vec<String> = hale.log.try_iter().collect();
+    let line = log
+        .iter()
+        .find(|l| l.contains("shutting down"))
+        .expect("shutdown logged");
+    assert!(
+        line.starts_with('{') && line.contains(r#""level":"INFO""#),
+        "{line}"
+    );
+}
