@@ -16,7 +16,10 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::metric::{Kind, MetricFamily, Value};
+use std::sync::Arc;
+
+use crate::metric::{Kind, Value};
+use crate::scrape::Collected;
 
 /// Exposition format chosen for one response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,10 +93,10 @@ impl Format {
     }
 }
 
-/// Encodes the families in the chosen format.
-pub fn encode(families: Vec<MetricFamily>, format: Format) -> String {
+/// Encodes a collection's families in the chosen format.
+pub fn encode(collected: Arc<Collected>, format: Format) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Families(families)));
+    registry.register_collector(Box::new(Families(collected)));
     let mut openmetrics = String::with_capacity(64 * 1024);
     // Writing into a String cannot fail, and our collector only fails on writer errors.
     if prometheus_client::encoding::text::encode(&mut openmetrics, &registry).is_err() {
@@ -108,11 +111,11 @@ pub fn encode(families: Vec<MetricFamily>, format: Format) -> String {
 
 /// Adapter that lets `prometheus-client` encode our families at scrape time.
 #[derive(Debug)]
-struct Families(Vec<MetricFamily>);
+struct Families(Arc<Collected>);
 
 impl EncodeCollector for Families {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for family in &self.0 {
+        for family in &self.0.families {
             if family.samples.is_empty() {
                 continue;
             }
@@ -199,7 +202,17 @@ pub fn openmetrics_to_text004(openmetrics: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metric::Unit;
+    use crate::metric::{MetricFamily, Unit};
+
+    fn encode(families: Vec<MetricFamily>, format: Format) -> String {
+        super::encode(
+            Arc::new(Collected {
+                families,
+                outcomes: Vec::new(),
+            }),
+            format,
+        )
+    }
 
     #[test]
     fn negotiates_like_prometheus() {

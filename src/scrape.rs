@@ -1,22 +1,33 @@
-//! One scrape: run every enabled collector in parallel on the blocking pool, each under a time
-//! budget, and report `hale_scrape_collector_success` / `_duration_seconds` per collector plus
-//! `hale_build_info`. A collector that runs past the budget is reported failed and the scrape goes
-//! on without it; its thread is left to finish, and until it does, that collector is not started
-//! again (unless it can skip what is stuck itself), so a dead mount cannot pile up threads.
+//! One scrape: run every enabled collector on the blocking pool under a time budget and report
+//! `hale_scrape_collector_success` / `_duration_seconds` per collector plus `hale_build_info`.
+//!
+//! Collectors run one after another in a single blocking task (a thread hand-off per collector
+//! would cost more than most collectors do), those that may block ([`Collector::may_block`]:
+//! statfs of network mounts, other processes' files) last. At the deadline, whatever has not
+//! reported is failed and the scrape answers without it. A collector still running then is
+//! "stuck": its thread is left to finish, and until it does that collector is not started again
+//! (unless it skips what is stuck itself), so a dead mount cannot pile up threads.
+//!
+//! Scrapes that arrive while a collection is running join it instead of starting another
+//! ("single flight"): an HA pair of Prometheus servers, or a burst of clients, costs one read of
+//! the host, and the number of threads stays bounded however many clients connect. A joined
+//! scrape's data was read after it arrived or at most one collection earlier.
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::collector::Collector;
+use tokio::sync::mpsc;
+
+use crate::collector::{Collector, Error};
 use crate::metric::{MetricFamily, Unit};
 
 /// One enabled collector and its stuck-run bookkeeping.
 struct Slot {
     name: &'static str,
     collector: Arc<dyn Collector>,
-    /// Runs abandoned at the budget that have not returned yet.
-    stuck: Arc<AtomicUsize>,
+    /// Runs abandoned at the deadline that have not returned yet.
+    stuck: AtomicUsize,
 }
 
 /// The outcome of one collector in one scrape.
@@ -27,28 +38,49 @@ pub struct Outcome {
     pub duration: Duration,
 }
 
-/// Runs the enabled collectors.
-pub struct Scraper {
-    slots: Vec<Slot>,
-    budget: Duration,
+/// What a group task reports for each collector it ran.
+type Report = (usize, Result<Vec<MetricFamily>, Error>, Duration);
+
+/// Progress of one group task, shared with the scrape waiting on it.
+#[derive(Default)]
+struct Progress {
+    /// The slot running now.
+    current: Option<usize>,
+    /// Set by the scrape at its deadline: the task stops after the current collector.
+    abandoned: bool,
 }
 
-const RUNNING: u8 = 0;
-const DONE: u8 = 1;
-const ABANDONED: u8 = 2;
+/// The result of one collection, shared by every scrape that joined it.
+#[derive(Debug)]
+pub struct Collected {
+    /// Collector families followed by the scrape's own (`hale_scrape_*`, `hale_build_info`).
+    pub families: Vec<MetricFamily>,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Runs the enabled collectors.
+pub struct Scraper {
+    slots: Arc<Vec<Slot>>,
+    budget: Duration,
+    in_flight: Mutex<Option<Arc<tokio::sync::OnceCell<Arc<Collected>>>>>,
+}
 
 impl Scraper {
-    /// A scraper over `(name, collector)` pairs, with a per-collector time budget.
+    /// A scraper over `(name, collector)` pairs, with a per-scrape time budget.
     pub fn new(collectors: Vec<(&'static str, Arc<dyn Collector>)>, budget: Duration) -> Self {
         let slots = collectors
             .into_iter()
             .map(|(name, collector)| Slot {
                 name,
                 collector,
-                stuck: Arc::new(AtomicUsize::new(0)),
+                stuck: AtomicUsize::new(0),
             })
             .collect();
-        Self { slots, budget }
+        Self {
+            slots: Arc::new(slots),
+            budget,
+            in_flight: Mutex::new(None),
+        }
     }
 
     /// The names of the enabled collectors.
@@ -56,110 +88,170 @@ impl Scraper {
         self.slots.iter().map(|s| s.name).collect()
     }
 
-    /// The configured per-collector budget.
+    /// The configured budget.
     pub fn budget(&self) -> Duration {
         self.budget
     }
 
-    /// Runs all collectors and returns their families followed by the scrape's own metrics.
-    /// `budget` overrides the configured one when the scraper asks for less (Prometheus sends its
-    /// scrape timeout in `X-Prometheus-Scrape-Timeout-Seconds`).
-    pub async fn scrape(&self, budget: Option<Duration>) -> (Vec<MetricFamily>, Vec<Outcome>) {
+    /// Collects, or joins the collection already running. `budget` lowers the configured one
+    /// when the scraper asks for less (Prometheus sends its scrape timeout in
+    /// `X-Prometheus-Scrape-Timeout-Seconds`).
+    pub async fn scrape(&self, budget: Option<Duration>) -> Arc<Collected> {
+        let flight = {
+            let mut slot = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(slot.get_or_insert_with(|| Arc::new(tokio::sync::OnceCell::new())))
+        };
+        // If the scrape running the collection is cancelled (its client went away), a joined
+        // one takes over: that is how tokio's OnceCell initialises.
+        let collected = flight
+            .get_or_init(|| async {
+                let (families, outcomes) = self.collect(budget).await;
+                // Later scrapes start a fresh collection.
+                let mut slot = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                if slot.as_ref().is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                    *slot = None;
+                }
+                Arc::new(Collected { families, outcomes })
+            })
+            .await;
+        Arc::clone(collected)
+    }
+
+    /// Runs all collectors once and returns their families followed by the scrape's own metrics.
+    async fn collect(&self, budget: Option<Duration>) -> (Vec<MetricFamily>, Vec<Outcome>) {
         let budget = budget.map_or(self.budget, |b| b.min(self.budget));
         let deadline = tokio::time::Instant::now() + budget;
-        let mut running = Vec::with_capacity(self.slots.len());
-        for slot in &self.slots {
+        let mut results: Vec<Option<(bool, Duration)>> = vec![None; self.slots.len()];
+
+        // One sequence per scrape, so one thread hand-off: collectors that may block go last, so
+        // that when one hangs, only the collectors after it (if any) miss this one scrape.
+        let mut first = Vec::new();
+        let mut last = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
             if slot.stuck.load(Ordering::Acquire) > 0 && !slot.collector.rerun_while_stuck() {
                 tracing::warn!(
                     collector = slot.name,
                     "collector is still stuck in an earlier scrape; skipped"
                 );
-                running.push((slot, None, Instant::now()));
-                continue;
+                results[i] = Some((false, Duration::ZERO));
+            } else if slot.collector.may_block() {
+                last.push(i);
+            } else {
+                first.push(i);
             }
-            let state = Arc::new(AtomicU8::new(RUNNING));
-            let (collector, stuck, task_state) = (
-                Arc::clone(&slot.collector),
-                Arc::clone(&slot.stuck),
-                Arc::clone(&state),
-            );
-            let started = Instant::now();
-            let handle = tokio::task::spawn_blocking(move || {
-                let mut out = Vec::new();
-                let result = collector.collect(&mut out).map(|()| out);
-                if task_state
-                    .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)
-                    .is_err()
-                {
-                    // The scrape gave up on this run; it is no longer stuck.
-                    stuck.fetch_sub(1, Ordering::AcqRel);
-                }
-                (result, started.elapsed())
-            });
-            running.push((slot, Some((handle, state)), started));
         }
+        first.extend(last);
+        let groups = if first.is_empty() {
+            Vec::new()
+        } else {
+            vec![first]
+        };
+
+        let (tx, mut rx) = mpsc::unbounded_channel::<Report>();
+        let mut expected = 0;
+        let mut progresses = Vec::with_capacity(groups.len());
+        for group in groups {
+            expected += group.len();
+            let progress = Arc::new(Mutex::new(Progress::default()));
+            progresses.push(Arc::clone(&progress));
+            let (slots, tx) = (Arc::clone(&self.slots), tx.clone());
+            tokio::task::spawn_blocking(move || run_group(&slots, &group, &progress, &tx));
+        }
+        drop(tx);
 
         let mut families = Vec::new();
-        let mut outcomes = Vec::with_capacity(running.len());
-        for (slot, run, started) in running {
-            let Some((handle, state)) = run else {
-                outcomes.push(Outcome {
-                    name: slot.name,
-                    success: false,
-                    duration: Duration::ZERO,
-                });
-                continue;
-            };
-            let outcome = match tokio::time::timeout_at(deadline, handle).await {
-                Ok(Ok((Ok(mut fams), took))) => {
+        let mut accept = |report: Report, families: &mut Vec<MetricFamily>| {
+            let (i, result, took) = report;
+            let success = match result {
+                Ok(mut fams) => {
                     families.append(&mut fams);
-                    Outcome {
-                        name: slot.name,
-                        success: true,
-                        duration: took,
-                    }
+                    true
                 }
-                Ok(Ok((Err(e), took))) => {
-                    tracing::error!(collector = slot.name, duration_seconds = took.as_secs_f64(), error = %e, "collector failed");
-                    Outcome {
-                        name: slot.name,
-                        success: false,
-                        duration: took,
-                    }
-                }
-                Ok(Err(join)) => {
-                    tracing::error!(collector = slot.name, error = %join, "collector panicked");
-                    Outcome {
-                        name: slot.name,
-                        success: false,
-                        duration: started.elapsed(),
-                    }
-                }
-                Err(_) => {
-                    slot.stuck.fetch_add(1, Ordering::AcqRel);
-                    if state
-                        .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-                        .is_err()
-                    {
-                        // It finished just now; nothing is stuck.
-                        slot.stuck.fetch_sub(1, Ordering::AcqRel);
-                    }
-                    tracing::error!(
-                        collector = slot.name,
-                        budget_seconds = budget.as_secs_f64(),
-                        "collector timed out"
-                    );
-                    Outcome {
-                        name: slot.name,
-                        success: false,
-                        duration: started.elapsed(),
-                    }
+                Err(e) => {
+                    let name = self.slots[i].name;
+                    tracing::error!(collector = name, duration_seconds = took.as_secs_f64(), error = %e, "collector failed");
+                    false
                 }
             };
-            outcomes.push(outcome);
+            results[i] = Some((success, took));
+        };
+        let mut received = 0;
+        while received < expected {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(report)) => {
+                    accept(report, &mut families);
+                    received += 1;
+                }
+                // Every task has ended (a panicking collector ends its group early).
+                Ok(None) => break,
+                Err(_) => {
+                    for progress in &progresses {
+                        let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                        p.abandoned = true;
+                        if let Some(i) = p.current {
+                            self.slots[i].stuck.fetch_add(1, Ordering::AcqRel);
+                            tracing::error!(
+                                collector = self.slots[i].name,
+                                budget_seconds = budget.as_secs_f64(),
+                                "collector timed out"
+                            );
+                        }
+                    }
+                    // Reports sent before the tasks saw `abandoned` still count.
+                    while let Ok(report) = rx.try_recv() {
+                        accept(report, &mut families);
+                    }
+                    break;
+                }
+            }
         }
+
+        let outcomes: Vec<Outcome> = self
+            .slots
+            .iter()
+            .zip(results)
+            .map(|(slot, r)| {
+                let (success, duration) = r.unwrap_or((false, budget));
+                Outcome {
+                    name: slot.name,
+                    success,
+                    duration,
+                }
+            })
+            .collect();
         families.extend(meta_families(&outcomes));
         (families, outcomes)
+    }
+}
+
+/// Runs one group's collectors in order on the current (blocking) thread.
+fn run_group(
+    slots: &[Slot],
+    group: &[usize],
+    progress: &Mutex<Progress>,
+    tx: &mpsc::UnboundedSender<Report>,
+) {
+    for &i in group {
+        {
+            let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+            if p.abandoned {
+                return;
+            }
+            p.current = Some(i);
+        }
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let result = slots[i].collector.collect(&mut out).map(|()| out);
+        let took = started.elapsed();
+        let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+        p.current = None;
+        if p.abandoned {
+            // The scrape counted this run as stuck; it has returned now.
+            slots[i].stuck.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        // Sent under the lock, so the scrape's drain after abandoning sees every report.
+        let _ = tx.send((i, result, took));
     }
 }
 
@@ -200,9 +292,7 @@ pub fn build_info() -> MetricFamily {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::Error;
     use std::sync::mpsc;
-    use std::sync::Mutex;
 
     struct Fixed;
     impl Collector for Fixed {
@@ -232,7 +322,8 @@ mod tests {
         }
     }
 
-    fn success_of(fams: &[MetricFamily], name: &str) -> f64 {
+    fn success_of(c: &Collected, name: &str) -> f64 {
+        let fams = &c.families;
         let f = fams
             .iter()
             .find(|f| f.name == "hale_scrape_collector_success")
@@ -260,13 +351,13 @@ mod tests {
             ],
             Duration::from_millis(200),
         );
-        let (fams, _) = scraper.scrape(None).await;
-        assert!(fams.iter().any(|f| f.name == "fixed"));
+        let fams = scraper.scrape(None).await;
+        assert!(fams.families.iter().any(|f| f.name == "fixed"));
         assert_eq!(success_of(&fams, "fixed"), 1.0);
         assert_eq!(success_of(&fams, "failing"), 0.0);
         assert_eq!(success_of(&fams, "hanging"), 0.0);
 
-        let (fams, _) = scraper.scrape(None).await;
+        let fams = scraper.scrape(None).await;
         assert_eq!(success_of(&fams, "hanging"), 0.0);
         assert_eq!(
             hanging.started.load(Ordering::SeqCst),
@@ -283,8 +374,74 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tx.send(()).unwrap();
-        let (fams, _) = scraper.scrape(None).await;
+        let fams = scraper.scrape(None).await;
         assert_eq!(success_of(&fams, "hanging"), 1.0);
         assert_eq!(hanging.started.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn collectors_queued_behind_a_hanging_one_run_again_next_scrape() {
+        let (tx, rx) = mpsc::channel();
+        let hanging = Arc::new(Hanging {
+            release: Mutex::new(rx),
+            started: AtomicUsize::new(0),
+        });
+        let scraper = Scraper::new(
+            vec![
+                ("hanging", hanging.clone() as Arc<dyn Collector>),
+                ("fixed", Arc::new(Fixed)),
+            ],
+            Duration::from_millis(200),
+        );
+        // First scrape: `fixed` shares the hanging collector's thread and misses the deadline.
+        let fams = scraper.scrape(None).await;
+        assert_eq!(success_of(&fams, "hanging"), 0.0);
+        assert_eq!(success_of(&fams, "fixed"), 0.0);
+        // Next scrape: the stuck collector is skipped, so the rest run.
+        let fams = scraper.scrape(None).await;
+        assert_eq!(success_of(&fams, "hanging"), 0.0);
+        assert_eq!(success_of(&fams, "fixed"), 1.0);
+        assert_eq!(hanging.started.load(Ordering::SeqCst), 1);
+        tx.send(()).unwrap();
+    }
+
+    /// Counts its runs and takes a while, so concurrent scrapes overlap.
+    struct Slow(AtomicUsize);
+    impl Collector for Slow {
+        fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(100));
+            out.push(MetricFamily::gauge("slow", None, "h").with([], 1u64));
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_scrapes_share_one_collection_and_later_ones_start_fresh() {
+        let slow = Arc::new(Slow(AtomicUsize::new(0)));
+        let scraper = Arc::new(Scraper::new(
+            vec![("slow", slow.clone() as Arc<dyn Collector>)],
+            Duration::from_secs(5),
+        ));
+        let joined: Vec<_> = (0..5)
+            .map(|_| {
+                let s = Arc::clone(&scraper);
+                tokio::spawn(async move { s.scrape(None).await })
+            })
+            .collect();
+        for j in joined {
+            assert_eq!(success_of(&j.await.unwrap(), "slow"), 1.0);
+        }
+        let after_burst = slow.0.load(Ordering::SeqCst);
+        assert!(
+            after_burst < 5,
+            "5 overlapping scrapes ran {after_burst} collections"
+        );
+        scraper.scrape(None).await;
+        assert_eq!(
+            slow.0.load(Ordering::SeqCst),
+            after_burst + 1,
+            "a later scrape collects afresh"
+        );
     }
 }

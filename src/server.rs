@@ -88,8 +88,8 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         .filter(|s| s.is_finite() && *s > 0.0)
         // Leave Prometheus half a second to receive the answer.
         .map(|s| Duration::from_secs_f64((s - 0.5).max(0.1)));
-    let (families, _) = state.scraper.scrape(budget).await;
-    let body = exposition::encode(families, format);
+    let collected = state.scraper.scrape(budget).await;
+    let body = exposition::encode(collected, format);
     (
         [(
             header::CONTENT_TYPE,

@@ -263,6 +263,10 @@ impl Collector for Filesystem {
     fn rerun_while_stuck(&self) -> bool {
         true
     }
+
+    fn may_block(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

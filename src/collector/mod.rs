@@ -57,6 +57,13 @@ pub trait Collector: Send + Sync {
     fn rerun_while_stuck(&self) -> bool {
         false
     }
+
+    /// Whether this collector can block for long on a healthy host (statfs of a network mount,
+    /// reading a process stuck in the kernel). Such collectors run on their own thread; the rest
+    /// share one, which keeps a scrape to a handful of thread hand-offs.
+    fn may_block(&self) -> bool {
+        false
+    }
 }
 
 /// A collector's name, default and one-line description, as `--help` shows them.

@@ -54,6 +54,8 @@ pub struct Processes {
     /// entry count as its size (Linux 6.2+), which the procfs crate uses as a fast path. A
     /// fixture tree's directories report their block size instead, so there hale counts entries.
     real_procfs: bool,
+    /// Boot time never changes; reading it means generating all of /proc/stat, so read it once.
+    boot_time: std::sync::OnceLock<f64>,
 }
 
 /// statfs(2) `f_type` of procfs.
@@ -66,6 +68,7 @@ impl Processes {
             ticks: procfs::ticks_per_second() as f64,
             page_size: procfs::page_size(),
             cpu: Mutex::new(HashMap::new()),
+            boot_time: std::sync::OnceLock::new(),
             real_procfs: rustix::fs::statfs(paths.procfs_root())
                 // f_type is i64 on x86_64 and smaller elsewhere.
                 .map(|s| {
@@ -79,6 +82,14 @@ impl Processes {
     }
 
     fn boot_time(&self) -> Result<f64, Error> {
+        if let Some(b) = self.boot_time.get() {
+            return Ok(*b);
+        }
+        let b = self.read_boot_time()?;
+        Ok(*self.boot_time.get_or_init(|| b))
+    }
+
+    fn read_boot_time(&self) -> Result<f64, Error> {
         let path = self.paths.proc("stat");
         let text = crate::paths::read(path.clone())?;
         text.lines()
@@ -131,6 +142,11 @@ impl Collector for Processes {
         }
         self.encode(groups, out);
         Ok(())
+    }
+
+    fn may_block(&self) -> bool {
+        // Reading /proc/<pid>/cmdline waits on the process's memory map lock.
+        !self.matchers.is_empty()
     }
 }
 

@@ -11,6 +11,8 @@ use crate::metric::{MetricFamily, Unit};
 pub struct SelfProcess {
     ticks: f64,
     page_size: u64,
+    /// Boot time never changes, and reading it means generating all of /proc/stat: read once.
+    boot_time: std::sync::OnceLock<u64>,
 }
 
 impl SelfProcess {
@@ -18,6 +20,7 @@ impl SelfProcess {
         Self {
             ticks: procfs::ticks_per_second() as f64,
             page_size: procfs::page_size(),
+            boot_time: Default::default(),
         }
     }
 }
@@ -46,7 +49,13 @@ impl Collector for SelfProcess {
         let stat = me.stat().map_err(|e| source("stat", e))?;
         let limits = me.limits().map_err(|e| source("limits", e))?;
         let fds = me.fd_count().map_err(|e| source("fd", e))?;
-        let boot = procfs::boot_time_secs().map_err(|e| source("boot time", e))?;
+        let boot = match self.boot_time.get() {
+            Some(b) => *b,
+            None => {
+                let b = procfs::boot_time_secs().map_err(|e| source("boot time", e))?;
+                *self.boot_time.get_or_init(|| b)
+            }
+        };
         let cpu = (stat.utime + stat.stime) as f64 / self.ticks;
         out.push(
             MetricFamily::counter(
