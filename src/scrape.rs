@@ -159,12 +159,14 @@ impl Scraper {
         }
         drop(tx);
 
-        let mut families = Vec::new();
-        let mut accept = |report: Report, families: &mut Vec<MetricFamily>| {
+        // Families by slot, so the output is in collector order whatever order they ran in.
+        let mut by_slot: Vec<Vec<MetricFamily>> =
+            (0..self.slots.len()).map(|_| Vec::new()).collect();
+        let mut accept = |report: Report, by_slot: &mut Vec<Vec<MetricFamily>>| {
             let (i, result, took) = report;
             let success = match result {
-                Ok(mut fams) => {
-                    families.append(&mut fams);
+                Ok(fams) => {
+                    by_slot[i] = fams;
                     true
                 }
                 Err(e) => {
@@ -179,7 +181,7 @@ impl Scraper {
         while received < expected {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(report)) => {
-                    accept(report, &mut families);
+                    accept(report, &mut by_slot);
                     received += 1;
                 }
                 // Every task has ended (a panicking collector ends its group early).
@@ -199,13 +201,14 @@ impl Scraper {
                     }
                     // Reports sent before the tasks saw `abandoned` still count.
                     while let Ok(report) = rx.try_recv() {
-                        accept(report, &mut families);
+                        accept(report, &mut by_slot);
                     }
                     break;
                 }
             }
         }
 
+        let mut families: Vec<MetricFamily> = by_slot.into_iter().flatten().collect();
         let outcomes: Vec<Outcome> = self
             .slots
             .iter()

@@ -43,6 +43,13 @@ fn check(actual: &str, golden: &str) {
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_default();
     if actual != expected {
+        let first = actual
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, e)| a != e);
+        if let Some(n) = first {
+            eprintln!("first difference at line {}", n + 1);
+        }
         let diff: Vec<String> = expected
             .lines()
             .filter(|l| !actual.lines().any(|a| a == *l))

@@ -29,7 +29,7 @@ fn sigterm_shuts_down_gracefully() {
     assert_eq!(common::get(&hale.url("/metrics"), None).status, 200);
     let status = terminate(&mut hale);
     assert_eq!(status.code(), Some(0));
-    let log: Vec<String> = hale.log.try_iter().collect();
+    let log = hale.drain_log();
     assert!(log.iter().any(|l| l.contains("shutting down")), "{log:?}");
 }
 
@@ -37,7 +37,7 @@ fn sigterm_shuts_down_gracefully() {
 fn json_logs_are_json() {
     let mut hale = Hale::start(&["--log.format=json"]);
     terminate(&mut hale);
-    let log: Vec<String> = hale.log.try_iter().collect();
+    let log = hale.drain_log();
     let line = log
         .iter()
         .find(|l| l.contains("shutting down"))

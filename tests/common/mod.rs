@@ -71,6 +71,17 @@ impl Hale {
         }
     }
 
+    /// Every log line after the `listening` line, once hale has exited (the reader thread ends at
+    /// EOF of stderr, which closes the channel).
+    pub fn drain_log(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        // The timeout only guards against a hang; EOF ends the loop.
+        while let Ok(line) = self.log.recv_timeout(Duration::from_secs(30)) {
+            lines.push(line);
+        }
+        lines
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }

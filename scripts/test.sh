@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of hale, after installing what the tests need on a Debian machine:
+#   - prometheus-node-exporter, for the side-by-side compatibility test;
+#   - wrk, for bench/ (not run here, but installed so the benchmarks work right after).
+# Tests that need a tool fail without it; they never skip. Run as root or with sudo available.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=()
+command -v prometheus-node-exporter >/dev/null || packages+=(prometheus-node-exporter)
+command -v wrk >/dev/null || packages+=(wrk)
+command -v mkfifo >/dev/null || packages+=(coreutils)
+if [ ${#packages[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "test.sh: installing ${packages[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+# Debian starts the exporter as a service on install; the tests start their own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus-node-exporter 2>/dev/null; then
+  systemctl stop prometheus-node-exporter || true
+fi
+
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast
+else
+  cargo test --no-fail-fast
+fi
