@@ -52,6 +52,8 @@ fn serve(cli: &cli::Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        // Before anything is logged as listening, so an early SIGTERM is a clean stop.
+        let shutdown = hale::server::shutdown_signal().context("installing signal handlers")?;
         let state = hale::app_state(&options);
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
@@ -64,7 +66,7 @@ fn serve(cli: &cli::Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             tracing::info!(address = %listener.local_addr()?, "listening");
             listeners.push(listener);
         }
-        hale::server::serve(listeners, hale::server::app(state))
+        hale::server::serve(listeners, hale::server::app(state), shutdown)
             .await
             .context("serving HTTP")
     })

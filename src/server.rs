@@ -119,9 +119,13 @@ pub async fn bind(address: &str) -> Result<TcpListener, BindError> {
     }
 }
 
-/// Serves `router` on every listener until SIGTERM or SIGINT, then lets in-flight requests finish
-/// for up to [`SHUTDOWN_GRACE`].
-pub async fn serve(listeners: Vec<TcpListener>, router: Router) -> std::io::Result<()> {
+/// Serves `router` on every listener until `shutdown` completes (see [`shutdown_signal`]), then
+/// lets in-flight requests finish for up to [`SHUTDOWN_GRACE`].
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
     for listener in listeners {
@@ -135,10 +139,9 @@ pub async fn serve(listeners: Vec<TcpListener>, router: Router) -> std::io::Resu
                 .await
         });
     }
-    let signal = shutdown_signal();
     tokio::select! {
         res = join_all(&mut servers) => return res,
-        () = signal => {}
+        () = shutdown => {}
     }
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
@@ -165,17 +168,16 @@ async fn join_all(servers: &mut tokio::task::JoinSet<std::io::Result<()>>) -> st
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now, so a signal that arrives while hale is still
+/// starting is not lost (or fatal), and returns the future that completes on the first of them.
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers, run until killed.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
