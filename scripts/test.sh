@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of hale, after installing what the tests need on a Debian machine:
 #   - prometheus-node-exporter, for the side-by-side compatibility test;
+#   - prometheus, which scrapes hale in a test;
 #   - wrk, for bench/ (not run here, but installed so the benchmarks work right after).
 # Tests that need a tool fail without it; they never skip. Run as root or with sudo available.
 set -euo pipefail
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 packages=()
 command -v prometheus-node-exporter >/dev/null || packages+=(prometheus-node-exporter)
 command -v wrk >/dev/null || packages+=(wrk)
+command -v prometheus >/dev/null || packages+=(prometheus)
 command -v mkfifo >/dev/null || packages+=(coreutils)
 if [ ${#packages[@]} -gt 0 ]; then
   sudo=""
