@@ -99,16 +99,6 @@ impl HostPaths {
         }
     }
 
-    /// Whether `--path.rootfs` is the real `/`.
-    pub fn rootfs_is_root(&self) -> bool {
-        self.rootfs == Path::new("/")
-    }
-
-    /// Reads a procfs file to a string.
-    pub fn read_proc(&self, rel: &str) -> Result<String, ReadError> {
-        read(self.proc(rel))
-    }
-
     /// Reads a sysfs file to a string.
     pub fn read_sys(&self, rel: &str) -> Result<String, ReadError> {
         read(self.sys(rel))

@@ -88,11 +88,6 @@ impl Scraper {
         self.slots.iter().map(|s| s.name).collect()
     }
 
-    /// The configured budget.
-    pub fn budget(&self) -> Duration {
-        self.budget
-    }
-
     /// Collects, or joins the collection already running. `budget` lowers the configured one
     /// when the scraper asks for less (Prometheus sends its scrape timeout in
     /// `X-Prometheus-Scrape-Timeout-Seconds`).
