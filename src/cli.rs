@@ -63,8 +63,8 @@ pub struct Cli {
     #[arg(long = "collector.disable-defaults")]
     pub disable_defaults: bool,
 
-    /// Time budget of each collector in a scrape; a collector still running then is reported
-    /// failed. Prometheus' own scrape timeout, when it sends one, lowers it.
+    /// Time budget of a scrape's collectors; a collector still running then is reported failed
+    /// and the scrape answers without it. Prometheus' own scrape timeout, when sent, lowers it.
     #[arg(long = "scrape.collector-timeout", value_name = "DURATION", default_value = "4s", value_parser = parse_duration)]
     pub collector_timeout: Duration,
 
