@@ -20,7 +20,7 @@ use crate::paths::HostPaths;
 #[command(name = "hale", version, about, long_about = None, max_term_width = 100)]
 pub struct Cli {
     /// Addresses on which to expose metrics and the web interface. Repeatable.
-    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = ":9929", action = ArgAction::Append, global = false)]
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = ":9929", action = ArgAction::Append)]
     pub listen_addresses: Vec<String>,
 
     /// Path under which to expose metrics.
@@ -142,7 +142,7 @@ pub struct Options {
     pub listen_addresses: Vec<String>,
     pub telemetry_path: String,
     pub max_requests: usize,
-    pub collectors: Vec<&'static str>,
+    pub collectors: Vec<&'static collector::Spec>,
     pub collector_timeout: Duration,
     pub settings: Settings,
 }
@@ -200,7 +200,7 @@ where
 
 /// The enabled collectors, in registry order: defaults (or none with `--collector.disable-defaults`),
 /// then each `--collector.<name>` / `--no-collector.<name>`, the last of a pair winning.
-pub fn enabled_collectors(cli: &Cli, matches: &ArgMatches) -> Vec<&'static str> {
+pub fn enabled_collectors(cli: &Cli, matches: &ArgMatches) -> Vec<&'static collector::Spec> {
     collector::SPECS
         .iter()
         .filter(|spec| {
@@ -214,7 +214,6 @@ pub fn enabled_collectors(cli: &Cli, matches: &ArgMatches) -> Vec<&'static str> 
                 spec.enabled_by_default && !cli.disable_defaults
             }
         })
-        .map(|spec| spec.name)
         .collect()
 }
 
@@ -222,22 +221,13 @@ fn regex(flag: &'static str, value: &str) -> Result<Regex, OptionsError> {
     Regex::new(value).map_err(|source| OptionsError::Regex { flag, source })
 }
 
+/// An include or exclude filter from a flag pair, each given as `(flag, value)`. An empty
+/// exclude keeps every device.
 fn device_filter(
-    include: Option<&str>,
-    exclude: Option<&str>,
+    (inc_flag, include): (&'static str, Option<&str>),
+    (exc_flag, exclude): (&'static str, Option<&str>),
     default_exclude: &str,
-    flag_prefix: &'static str,
 ) -> Result<DeviceFilter, OptionsError> {
-    let (inc_flag, exc_flag) = match flag_prefix {
-        "diskstats" => (
-            "collector.diskstats.device-include",
-            "collector.diskstats.device-exclude",
-        ),
-        _ => (
-            "collector.netdev.device-include",
-            "collector.netdev.device-exclude",
-        ),
-    };
     Ok(match (include, exclude) {
         (Some(inc), _) => DeviceFilter::Include(regex(inc_flag, inc)?),
         (None, Some("")) => DeviceFilter::All,
@@ -269,16 +259,26 @@ impl Options {
             )?,
             mount_timeout: cli.mount_timeout,
             diskstats_devices: device_filter(
-                cli.diskstats_include.as_deref(),
-                cli.diskstats_exclude.as_deref(),
+                (
+                    "collector.diskstats.device-include",
+                    cli.diskstats_include.as_deref(),
+                ),
+                (
+                    "collector.diskstats.device-exclude",
+                    cli.diskstats_exclude.as_deref(),
+                ),
                 collector::DEFAULT_DISKSTATS_EXCLUDE,
-                "diskstats",
             )?,
             netdev_devices: device_filter(
-                cli.netdev_include.as_deref(),
-                cli.netdev_exclude.as_deref(),
+                (
+                    "collector.netdev.device-include",
+                    cli.netdev_include.as_deref(),
+                ),
+                (
+                    "collector.netdev.device-exclude",
+                    cli.netdev_exclude.as_deref(),
+                ),
                 collector::DEFAULT_NETDEV_EXCLUDE,
-                "netdev",
             )?,
             process_names: Arc::new(config.process_names.clone()),
         };
@@ -345,6 +345,9 @@ mod tests {
             let (cli, m) =
                 try_parse_from(std::iter::once("hale").chain(args.iter().copied())).unwrap();
             enabled_collectors(&cli, &m)
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
         };
         assert!(names(&[]).contains(&"cpu"));
         assert!(!names(&["--no-collector.cpu"]).contains(&"cpu"));

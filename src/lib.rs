@@ -25,10 +25,7 @@ pub fn scraper(options: &Options) -> Scraper {
     let collectors = options
         .collectors
         .iter()
-        .filter_map(|name| {
-            let spec = collector::SPECS.iter().find(|s| s.name == *name)?;
-            collector::build(name, &options.settings).map(|c| (spec.name, c))
-        })
+        .map(|spec| (spec.name, (spec.build)(&options.settings)))
         .collect();
     Scraper::new(collectors, options.collector_timeout)
 }

@@ -60,7 +60,12 @@ fn serve(cli: &cli::Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         let state = hale::app_state(&options);
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
-            collectors = options.collectors.join(","),
+            collectors = options
+                .collectors
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(","),
             "starting hale"
         );
         let mut listeners = Vec::new();

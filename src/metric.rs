@@ -135,14 +135,6 @@ impl MetricFamily {
         });
     }
 
-    /// Adds a series whose labels were built elsewhere.
-    pub fn push_labels(&mut self, labels: Vec<Label>, value: impl Into<Value>) {
-        self.samples.push(Sample {
-            labels,
-            value: value.into(),
-        });
-    }
-
     /// Adds the series and returns the family, for one-line families.
     pub fn with<const N: usize>(
         mut self,
@@ -151,20 +143,5 @@ impl MetricFamily {
     ) -> Self {
         self.push(labels, value);
         self
-    }
-
-    /// The name as it appears on sample lines, e.g. `node_cpu_seconds_total`.
-    pub fn exposed_name(&self) -> String {
-        let mut name = self.name.to_string();
-        if let Some(unit) = &self.unit {
-            name.push('_');
-            name.push_str(unit.as_str());
-        }
-        match self.kind {
-            Kind::Counter => name.push_str("_total"),
-            Kind::Info => name.push_str("_info"),
-            Kind::Gauge => {}
-        }
-        name
     }
 }

@@ -22,6 +22,7 @@ impl Collector for Meminfo {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("meminfo");
         let text = crate::paths::read(path.clone())?;
+        let before = out.len();
         for line in text.lines() {
             let Some((key, rest)) = line.split_once(':') else {
                 continue;
@@ -46,7 +47,7 @@ impl Collector for Meminfo {
             };
             out.push(family);
         }
-        if out.is_empty() {
+        if out.len() == before {
             return Err(Error::parse(path, "no fields"));
         }
         Ok(())

@@ -66,12 +66,19 @@ pub trait Collector: Send + Sync {
     }
 }
 
-/// A collector's name, default and one-line description, as `--help` shows them.
-#[derive(Debug, Clone, Copy)]
+/// A collector's name, default, one-line description (as `--help` shows them) and constructor.
+#[derive(Clone, Copy)]
 pub struct Spec {
     pub name: &'static str,
     pub enabled_by_default: bool,
     pub help: &'static str,
+    pub build: fn(&Settings) -> Arc<dyn Collector>,
+}
+
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
 }
 
 /// Every collector hale has, in the order they are reported.
@@ -80,61 +87,88 @@ pub const SPECS: &[Spec] = &[
         name: "cpu",
         enabled_by_default: true,
         help: "CPU time per mode (node_cpu_seconds_total)",
+        build: |s| Arc::new(cpu::Cpu::new(s.paths.clone())),
     },
     Spec {
         name: "diskstats",
         enabled_by_default: true,
         help: "Disk I/O (node_disk_*)",
+        build: |s| {
+            Arc::new(diskstats::Diskstats::new(
+                s.paths.clone(),
+                s.diskstats_devices.clone(),
+            ))
+        },
     },
     Spec {
         name: "filefd",
         enabled_by_default: true,
         help: "System-wide file descriptors (node_filefd_*)",
+        build: |s| Arc::new(filefd::Filefd::new(s.paths.clone())),
     },
     Spec {
         name: "filesystem",
         enabled_by_default: true,
         help: "Filesystem space and inodes (node_filesystem_*)",
+        build: |s| Arc::new(filesystem::Filesystem::new(s)),
     },
     Spec {
         name: "loadavg",
         enabled_by_default: true,
         help: "Load average (node_load1/5/15)",
+        build: |s| Arc::new(loadavg::Loadavg::new(s.paths.clone())),
     },
     Spec {
         name: "meminfo",
         enabled_by_default: true,
         help: "Memory from /proc/meminfo (node_memory_*)",
+        build: |s| Arc::new(meminfo::Meminfo::new(s.paths.clone())),
     },
     Spec {
         name: "netdev",
         enabled_by_default: true,
         help: "Network interface counters (node_network_*)",
+        build: |s| {
+            Arc::new(netdev::Netdev::new(
+                s.paths.clone(),
+                s.netdev_devices.clone(),
+            ))
+        },
     },
     Spec {
         name: "processes",
         enabled_by_default: true,
         help: "Watched process groups (namedprocess_namegroup_*)",
+        build: |s| {
+            Arc::new(processes::Processes::new(
+                s.paths.clone(),
+                Arc::clone(&s.process_names),
+            ))
+        },
     },
     Spec {
         name: "self",
         enabled_by_default: true,
         help: "hale's own process (process_*)",
+        build: |_| Arc::new(selfproc::SelfProcess::new()),
     },
     Spec {
         name: "stat",
         enabled_by_default: true,
         help: "Boot time, context switches, forks, interrupts, procs",
+        build: |s| Arc::new(stat::Stat::new(s.paths.clone())),
     },
     Spec {
         name: "time",
         enabled_by_default: true,
         help: "System time and clock source (node_time_*)",
+        build: |s| Arc::new(time::Time::new(s.paths.clone())),
     },
     Spec {
         name: "uname",
         enabled_by_default: true,
         help: "Kernel identity (node_uname_info)",
+        build: |_| Arc::new(uname::Uname),
     },
 ];
 
@@ -195,26 +229,6 @@ impl Settings {
             process_names: Arc::new(Vec::new()),
         }
     }
-}
-
-/// Builds the collector registered under `name`; `None` for an unknown name.
-pub fn build(name: &str, settings: &Settings) -> Option<Arc<dyn Collector>> {
-    let s = settings.clone();
-    Some(match name {
-        "cpu" => Arc::new(cpu::Cpu::new(s.paths)),
-        "diskstats" => Arc::new(diskstats::Diskstats::new(s.paths, s.diskstats_devices)),
-        "filefd" => Arc::new(filefd::Filefd::new(s.paths)),
-        "filesystem" => Arc::new(filesystem::Filesystem::new(&s)),
-        "loadavg" => Arc::new(loadavg::Loadavg::new(s.paths)),
-        "meminfo" => Arc::new(meminfo::Meminfo::new(s.paths)),
-        "netdev" => Arc::new(netdev::Netdev::new(s.paths, s.netdev_devices)),
-        "processes" => Arc::new(processes::Processes::new(s.paths, s.process_names)),
-        "self" => Arc::new(selfproc::SelfProcess::new()),
-        "stat" => Arc::new(stat::Stat::new(s.paths)),
-        "time" => Arc::new(time::Time::new(s.paths)),
-        "uname" => Arc::new(uname::Uname),
-        _ => return None,
-    })
 }
 
 /// Parses one whitespace-separated number field, naming the file on failure.
