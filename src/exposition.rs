@@ -18,6 +18,8 @@ use prometheus_client::registry::Registry;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::metric::{Kind, Value};
 use crate::scrape::Collected;
 
@@ -93,8 +95,18 @@ impl Format {
     }
 }
 
-/// Encodes a collection's families in the chosen format.
-pub fn encode(collected: Arc<Collected>, format: Format) -> String {
+/// A collection's families in the chosen format, encoded once per collection and format.
+pub fn encode(collected: &Arc<Collected>, format: Format) -> Bytes {
+    let slot = match format {
+        Format::OpenMetrics => 0,
+        Format::Text004 => 1,
+    };
+    collected.encoded[slot]
+        .get_or_init(|| Bytes::from(encode_uncached(Arc::clone(collected), format)))
+        .clone()
+}
+
+fn encode_uncached(collected: Arc<Collected>, format: Format) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Families(collected)));
     let mut openmetrics = String::with_capacity(64 * 1024);
@@ -205,13 +217,14 @@ mod tests {
     use crate::metric::{MetricFamily, Unit};
 
     fn encode(families: Vec<MetricFamily>, format: Format) -> String {
-        super::encode(
-            Arc::new(Collected {
-                families,
-                outcomes: Vec::new(),
-            }),
-            format,
-        )
+        let collected = Arc::new(Collected::new(families, Vec::new()));
+        let first = super::encode(&collected, format);
+        assert_eq!(
+            first,
+            super::encode(&collected, format),
+            "the cached body is the same"
+        );
+        String::from_utf8(first.to_vec()).unwrap()
     }
 
     #[test]

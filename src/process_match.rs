@@ -125,6 +125,19 @@ impl ProcessMatcher {
         Some(self.name.render(p, &captures))
     }
 
+    /// Whether matching or naming needs the command line (argv): `exe`, `cmdline`, or a name
+    /// from `{{.ExeBase}}`/`{{.ExeFull}}`. Entries that match on `comm` alone save a file read
+    /// per process per scrape.
+    pub fn needs_cmdline(&self) -> bool {
+        !self.exe.is_empty()
+            || !self.cmdline.is_empty()
+            || self
+                .name
+                .parts
+                .iter()
+                .any(|p| matches!(p, Part::ExeBase | Part::ExeFull))
+    }
+
     /// Whether rendering the name needs the process owner's user name.
     pub fn needs_username(&self) -> bool {
         self.name.parts.iter().any(|p| matches!(p, Part::Username))
@@ -289,5 +302,18 @@ mod tests {
         assert!(matcher("comm: [a]\nbogus: 1")
             .unwrap_err()
             .contains("bogus"));
+    }
+
+    #[test]
+    fn only_entries_that_look_at_argv_need_the_cmdline() {
+        assert!(!matcher("comm: [a]").unwrap().needs_cmdline());
+        assert!(!matcher("comm: [a]\nname: '{{.Comm}}-{{.PID}}'")
+            .unwrap()
+            .needs_cmdline());
+        assert!(matcher("comm: [a]\nname: '{{.ExeBase}}'")
+            .unwrap()
+            .needs_cmdline());
+        assert!(matcher("exe: [a]").unwrap().needs_cmdline());
+        assert!(matcher("cmdline: [a]").unwrap().needs_cmdline());
     }
 }

@@ -56,6 +56,19 @@ pub struct Collected {
     /// Collector families followed by the scrape's own (`hale_scrape_*`, `hale_build_info`).
     pub families: Vec<MetricFamily>,
     pub outcomes: Vec<Outcome>,
+    /// The encoded body per format, made once for all the scrapes that share this collection.
+    pub(crate) encoded: [std::sync::OnceLock<bytes::Bytes>; 2],
+}
+
+impl Collected {
+    /// A collection's result, not yet encoded.
+    pub fn new(families: Vec<MetricFamily>, outcomes: Vec<Outcome>) -> Self {
+        Self {
+            families,
+            outcomes,
+            encoded: Default::default(),
+        }
+    }
 }
 
 /// Runs the enabled collectors.
@@ -106,7 +119,7 @@ impl Scraper {
                 if slot.as_ref().is_some_and(|f| Arc::ptr_eq(f, &flight)) {
                     *slot = None;
                 }
-                Arc::new(Collected { families, outcomes })
+                Arc::new(Collected::new(families, outcomes))
             })
             .await;
         Arc::clone(collected)

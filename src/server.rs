@@ -89,7 +89,7 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         // Leave Prometheus half a second to receive the answer.
         .map(|s| Duration::from_secs_f64((s - 0.5).max(0.1)));
     let collected = state.scraper.scrape(budget).await;
-    let body = exposition::encode(collected, format);
+    let body = exposition::encode(&collected, format);
     (
         [(
             header::CONTENT_TYPE,

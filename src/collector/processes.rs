@@ -56,6 +56,8 @@ pub struct Processes {
     real_procfs: bool,
     /// Boot time never changes; reading it means generating all of /proc/stat, so read it once.
     boot_time: std::sync::OnceLock<f64>,
+    /// Whether any entry looks at argv (see [`ProcessMatcher::needs_cmdline`]).
+    needs_cmdline: bool,
 }
 
 /// statfs(2) `f_type` of procfs.
@@ -63,7 +65,9 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 impl Processes {
     pub fn new(paths: HostPaths, matchers: Arc<Vec<ProcessMatcher>>) -> Self {
+        let needs_cmdline = matchers.iter().any(ProcessMatcher::needs_cmdline);
         Self {
+            needs_cmdline,
             matchers,
             ticks: procfs::ticks_per_second() as f64,
             page_size: procfs::page_size(),
@@ -158,7 +162,11 @@ impl Processes {
         users: Option<&HashMap<u32, String>>,
     ) -> Option<(String, GroupSample)> {
         let stat = proc.stat().ok()?;
-        let args = proc.cmdline().unwrap_or_default();
+        let args = if self.needs_cmdline {
+            proc.cmdline().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let cmdline = args.join(" ");
         let argv0 = args.first().map_or(stat.comm.as_str(), String::as_str);
         let username = match users {
