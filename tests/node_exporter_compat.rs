@@ -10,10 +10,10 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{get, parse, Hale, Series};
+use common::{free_port, get, parse, Hale, KillOnDrop, Series};
 
 const COLLECTORS: &[&str] = &[
     "cpu",
@@ -77,23 +77,7 @@ fn slack(name: &str, v: f64) -> f64 {
     abs.max(v.abs() * 0.001)
 }
 
-struct NodeExporter(Child);
-impl Drop for NodeExporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_node_exporter(port: u16) -> NodeExporter {
+fn start_node_exporter(port: u16) -> KillOnDrop {
     let mut args = vec![
         format!("--web.listen-address=127.0.0.1:{port}"),
         "--collector.disable-defaults".to_string(),
@@ -123,7 +107,7 @@ fn start_node_exporter(port: u16) -> NodeExporter {
         .stderr(Stdio::null())
         .spawn()
         .expect("prometheus-node-exporter must be installed (scripts/test.sh installs it)");
-    let ne = NodeExporter(child);
+    let ne = KillOnDrop(child);
     let url = format!("http://127.0.0.1:{port}/metrics");
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()

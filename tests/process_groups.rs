@@ -32,14 +32,10 @@ impl Drop for Killed {
 
 /// One app for the whole test, as in a running hale: the collector keeps CPU history between scrapes.
 fn app(config: &Config) -> axum::Router {
-    let (cli, m) = hale::cli::try_parse_from([
-        "hale",
-        "--collector.disable-defaults",
-        "--collector.processes",
-    ])
-    .unwrap();
-    let options = hale::cli::Options::from_cli(&cli, &m, config).unwrap();
-    hale::server::app(hale::app_state(&options))
+    common::app_for(
+        &["--collector.disable-defaults", "--collector.processes"],
+        config,
+    )
 }
 
 async fn scrape(app: &axum::Router) -> Vec<common::Series> {

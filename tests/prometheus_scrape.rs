@@ -4,26 +4,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{get, Hale};
-
-struct Prometheus(Child);
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, get, Hale, KillOnDrop};
 
 /// Runs an instant query and returns the JSON `result` array as text.
 fn query(port: u16, q: &str) -> String {
@@ -65,7 +49,7 @@ fn prometheus_ingests_hale_openmetrics() {
         .stderr(Stdio::null())
         .spawn()
         .expect("prometheus must be installed (scripts/test.sh installs it)");
-    let _prometheus = Prometheus(child);
+    let _prometheus = KillOnDrop(child);
 
     // Wait (bounded) until a scrape has landed.
     let mut up = String::new();

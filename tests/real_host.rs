@@ -127,9 +127,7 @@ async fn openmetrics_is_served_when_asked_for() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn landing_page_and_unknown_paths() {
-    let (cli, m) = hale::cli::try_parse_from(["hale", "--web.telemetry-path=/custom"]).unwrap();
-    let options = hale::cli::Options::from_cli(&cli, &m, &Config::default()).unwrap();
-    let app = hale::server::app(hale::app_state(&options));
+    let app = common::app_for(&["--web.telemetry-path=/custom"], &Config::default());
     let landing = request(app.clone(), "/", None).await;
     assert_eq!(landing.status, 200);
     assert!(landing.content_type.starts_with("text/html"));

@@ -48,10 +48,7 @@ async fn a_hanging_source_fails_only_its_collector() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // Unblock the stuck readers however the test ends, so the runtime can shut down.
     let _release = Release(proc.join("loadavg"));
-    let (cli, m) =
-        hale::cli::try_parse_from(std::iter::once("hale").chain(args.iter().copied())).unwrap();
-    let options = hale::cli::Options::from_cli(&cli, &m, &Config::default()).unwrap();
-    let app = hale::server::app(hale::app_state(&options));
+    let app = common::app_for(&args, &Config::default());
     for scrape in 0..3 {
         let reply = request(app.clone(), "/metrics", None).await;
         assert_eq!(reply.status, 200);

@@ -120,18 +120,41 @@ pub fn get(url: &str, accept: Option<&str>) -> Reply {
     }
 }
 
-/// Drives the in-process app for `args` (as on the command line, without the program name).
+/// The in-process app for `args` (as on the command line, without the program name). Keep it for
+/// several requests when collector state between scrapes matters.
+pub fn app_for(args: &[&str], config: &hale::config::Config) -> axum::Router {
+    let args = std::iter::once("hale").chain(args.iter().copied());
+    let (cli, matches) = hale::cli::try_parse_from(args).expect("args parse");
+    let options = hale::cli::Options::from_cli(&cli, &matches, config).expect("valid options");
+    hale::server::app(hale::app_state(&options))
+}
+
+/// One scrape of a fresh in-process app for `args`.
 pub async fn scrape_in_process(
     args: &[&str],
     config: &hale::config::Config,
     accept: Option<&str>,
 ) -> Reply {
-    let (cli, matches) =
-        hale::cli::try_parse_from(std::iter::once("hale").chain(args.iter().copied()))
-            .expect("args parse");
-    let options = hale::cli::Options::from_cli(&cli, &matches, config).expect("valid options");
-    let app = hale::server::app(hale::app_state(&options));
-    request(app, "/metrics", accept).await
+    request(app_for(args, config), "/metrics", accept).await
+}
+
+/// A child process (node_exporter, Prometheus) killed when the test ends, however it ends.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago, for servers that cannot report the port they bound.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Sends one GET through a router without a socket.
