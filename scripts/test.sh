@@ -2,7 +2,10 @@
 # Runs every test of hale, after installing what the tests need on a Debian machine:
 #   - prometheus-node-exporter, for the side-by-side compatibility test;
 #   - prometheus, which scrapes hale in a test;
-#   - wrk, for bench/ (not run here, but installed so the benchmarks work right after).
+#   - wrk, for bench/ (not run here, but installed so the benchmarks work right after);
+#   - docker.io and busybox-static: the container tests run against a real engine, with a test
+#     image built locally from the static busybox (no registry is needed). When no engine answers
+#     on the local socket, this script starts dockerd (log: /tmp/hale-test-dockerd.log).
 # Tests that need a tool fail without it; they never skip. Run as root or with sudo available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +15,9 @@ command -v prometheus-node-exporter >/dev/null || packages+=(prometheus-node-exp
 command -v wrk >/dev/null || packages+=(wrk)
 command -v prometheus >/dev/null || packages+=(prometheus)
 command -v mkfifo >/dev/null || packages+=(coreutils)
+command -v dockerd >/dev/null || packages+=(docker.io)
+command -v unshare >/dev/null || packages+=(util-linux)
+dpkg -s busybox-static >/dev/null 2>&1 || packages+=(busybox-static)
 if [ ${#packages[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -22,6 +28,18 @@ fi
 # Debian starts the exporter as a service on install; the tests start their own.
 if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus-node-exporter 2>/dev/null; then
   systemctl stop prometheus-node-exporter || true
+fi
+
+if ! docker version >/dev/null 2>&1; then
+  echo "test.sh: starting dockerd"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo sh -c 'nohup dockerd >/tmp/hale-test-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do
+    docker version >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker version >/dev/null || { echo "test.sh: dockerd did not start; see /tmp/hale-test-dockerd.log" >&2; exit 1; }
 fi
 
 cargo fmt --check

@@ -281,6 +281,7 @@ impl Options {
                 collector::DEFAULT_NETDEV_EXCLUDE,
             )?,
             process_names: Arc::new(config.process_names.clone()),
+            docker: config.docker.clone(),
         };
         Ok(Options {
             listen_addresses: cli.listen_addresses.clone(),

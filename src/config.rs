@@ -1,12 +1,17 @@
 //! The YAML config file (`--config FILE`): what cannot sensibly be a flag, starting with the
-//! process groups to watch. Parsed once into types the rest of hale trusts: unknown keys, wrong
+//! process groups to watch and the Docker containers to report. Parsed once into types the rest of hale trusts: unknown keys, wrong
 //! types, bad regexes and bad name templates are errors that name the field and the line.
 //!
 //! hale runs with no config file at all; every section is optional.
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
+use regex::Regex;
 use serde::Deserialize;
+
+use crate::docker::DockerConfig;
 
 use crate::process_match::ProcessMatcher;
 
@@ -31,6 +36,22 @@ pub struct Config {
     /// process-exporter config block can be pasted in unchanged. First match wins.
     #[serde(default)]
     pub process_names: Vec<ProcessMatcher>,
+    /// The Docker engine to watch and which containers to report.
+    #[serde(default)]
+    pub docker: DockerConfig,
+}
+
+/// Deserializes a Prometheus-style duration string (`500ms`, `15s`, `1m30s`).
+pub fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::cli::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+/// Deserializes an optional regular expression, rejecting one that does not compile.
+pub fn opt_regex<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Regex>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    s.map(|s| Regex::new(&s).map_err(|e| serde::de::Error::custom(format!("bad regex: {e}"))))
+        .transpose()
 }
 
 impl Config {

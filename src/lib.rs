@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod collector;
 pub mod config;
+pub mod docker;
 pub mod exposition;
 pub mod landing;
 pub mod logging;

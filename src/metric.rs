@@ -135,6 +135,14 @@ impl MetricFamily {
         });
     }
 
+    /// Adds a series whose label names are not all known at compile time.
+    pub fn push_labels(&mut self, labels: Vec<Label>, value: impl Into<Value>) {
+        self.samples.push(Sample {
+            labels,
+            value: value.into(),
+        });
+    }
+
     /// Adds the series and returns the family, for one-line families.
     pub fn with<const N: usize>(
         mut self,

@@ -14,6 +14,7 @@ use crate::process_match::ProcessMatcher;
 
 pub mod cpu;
 pub mod diskstats;
+pub mod docker;
 pub mod filefd;
 pub mod filesystem;
 pub mod loadavg;
@@ -98,6 +99,17 @@ pub const SPECS: &[Spec] = &[
                 s.paths.clone(),
                 s.diskstats_devices.clone(),
             ))
+        },
+    },
+    Spec {
+        name: "docker",
+        enabled_by_default: true,
+        help: "Docker containers: state, health, restarts (hale_container_*) and cAdvisor's container_* resources",
+        build: |s| {
+            Arc::new(docker::Docker::new(crate::docker::Watcher::start(
+                s.docker.clone(),
+                s.paths.clone(),
+            )))
         },
     },
     Spec {
@@ -213,6 +225,7 @@ pub struct Settings {
     pub diskstats_devices: DeviceFilter,
     pub netdev_devices: DeviceFilter,
     pub process_names: Arc<Vec<ProcessMatcher>>,
+    pub docker: crate::docker::DockerConfig,
 }
 
 impl Settings {
@@ -227,6 +240,7 @@ impl Settings {
             diskstats_devices: DeviceFilter::Exclude(re(DEFAULT_DISKSTATS_EXCLUDE)),
             netdev_devices: DeviceFilter::Exclude(re(DEFAULT_NETDEV_EXCLUDE)),
             process_names: Arc::new(Vec::new()),
+            docker: crate::docker::DockerConfig::default(),
         }
     }
 }

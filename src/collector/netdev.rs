@@ -2,7 +2,7 @@
 //! (`node_network_{receive,transmit}_*_total{device}`). Container veth interfaces are excluded
 //! by default (see [`super::DEFAULT_NETDEV_EXCLUDE`]).
 
-use crate::collector::{parse_u64, Collector, DeviceFilter, Error};
+use crate::collector::{Collector, DeviceFilter, Error};
 use crate::metric::{MetricFamily, Unit};
 use crate::paths::HostPaths;
 
@@ -58,22 +58,42 @@ impl Collector for Netdev {
             .map(|c| family("receive", c))
             .chain(TRANSMIT.iter().map(|c| family("transmit", c)))
             .collect();
-        // Two header lines, then "  eth0: 1 2 3 ...".
-        for line in text.lines().skip(2) {
-            let Some((device, counters)) = line.split_once(':') else {
-                continue;
-            };
-            let device = device.trim();
+        for entry in parse(&text) {
+            let (device, counters) = entry.map_err(|reason| Error::parse(path.clone(), reason))?;
             if !self.devices.keeps(device) {
                 continue;
             }
-            let mut fields = counters.split_ascii_whitespace();
-            for fam in families.iter_mut() {
-                let v = parse_u64(fields.next(), &path, device)?;
+            for (fam, v) in families.iter_mut().zip(counters) {
                 fam.push([("device", device.to_string())], v);
             }
         }
         out.extend(families);
         Ok(())
     }
+}
+
+/// Splits `/proc/net/dev` into `(device, counters)`, the 8 receive columns then the 8 transmit
+/// columns; an `Err` names the bad line. Shared with the per-container network counters, which
+/// read the same file inside the container's network namespace.
+pub(crate) fn parse(text: &str) -> impl Iterator<Item = Result<(&str, [u64; 16]), String>> {
+    // Two header lines, then "  eth0: 1 2 3 ...".
+    text.lines().skip(2).filter_map(|line| {
+        let (device, rest) = line.split_once(':')?;
+        let device = device.trim();
+        let mut counters = [0u64; 16];
+        let mut fields = rest.split_ascii_whitespace();
+        for (i, c) in counters.iter_mut().enumerate() {
+            let field = fields.next();
+            match field.map(str::parse::<u64>) {
+                Some(Ok(v)) => *c = v,
+                _ => {
+                    return Some(Err(format!(
+                        "device {device}: column {} is {field:?}, not a number",
+                        i + 1
+                    )))
+                }
+            }
+        }
+        Some(Ok((device, counters)))
+    })
 }

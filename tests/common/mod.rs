@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod docker;
+
 /// A `hale` process listening on a loopback port; killed on drop.
 pub struct Hale {
     pub child: Child,
@@ -27,9 +29,15 @@ impl Hale {
     /// Starts the binary with `args` (plus a loopback listen address on port 0) and waits for the
     /// `listening` log line to learn the port.
     pub fn start(args: &[&str]) -> Hale {
+        Hale::start_with_env(args, &[])
+    }
+
+    /// [`Hale::start`] with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Hale {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hale"))
             .args(["--web.listen-address=127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -275,5 +283,7 @@ pub fn fixture_args() -> Vec<String> {
         format!("--path.sysfs={dir}/sys"),
         format!("--path.rootfs={dir}/rootfs"),
         format!("--config={dir}/config.yml"),
+        // Containers come from a real engine (tests/docker.rs), not from the fixture tree.
+        "--no-collector.docker".to_string(),
     ]
 }

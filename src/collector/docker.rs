@@ -1,0 +1,402 @@
+//! `docker`: every container's state, health, restarts and exit, from the watcher's snapshot
+//! (`hale_container_*`), and each running container's resources under cAdvisor's names
+//! (`container_*`), read from its cgroup files at scrape time or taken from the stats API cache.
+//!
+//! All series carry cAdvisor's `id` (the cgroup path), `name` and `image` labels, so they join
+//! with each other and with cAdvisor-based dashboards. While hale is not connected to Docker the
+//! collector fails (`hale_scrape_collector_success{collector="docker"} 0`) and reports no
+//! container at all, rather than containers it can no longer vouch for.
+//!
+//! State and health are state sets in the kube-state-metrics style: one gauge series per possible
+//! value, 1 for the current one. (OpenMetrics' own stateset type would force the label name to
+//! equal the metric name, which no dashboard expects.)
+
+use std::sync::Arc;
+
+use crate::collector::{Collector, Error};
+use crate::docker::{Connection, Container, Health, Resources, State, Watcher};
+use crate::metric::{Label, MetricFamily, Unit, Value};
+
+/// The docker collector.
+pub struct Docker {
+    watcher: Arc<Watcher>,
+}
+
+impl Docker {
+    pub fn new(watcher: Arc<Watcher>) -> Self {
+        Self { watcher }
+    }
+}
+
+/// `id`, `name` and `image`, in cAdvisor's meaning.
+fn base(c: &Container) -> [(&'static str, String); 3] {
+    [
+        ("id", c.cgroup.clone()),
+        ("image", c.image.clone()),
+        ("name", c.name.clone()),
+    ]
+}
+
+/// The families this collector writes, built once per scrape.
+struct Families {
+    state: MetricFamily,
+    health: MetricFamily,
+    restarts: MetricFamily,
+    exit_code: MetricFamily,
+    oom_killed: MetricFamily,
+    started_at: MetricFamily,
+    finished_at: MetricFamily,
+    info: MetricFamily,
+    cpu_usage: MetricFamily,
+    cpu_user: MetricFamily,
+    cpu_system: MetricFamily,
+    cfs_periods: MetricFamily,
+    cfs_throttled_periods: MetricFamily,
+    cfs_throttled: MetricFamily,
+    memory_usage: MetricFamily,
+    working_set: MetricFamily,
+    rss: MetricFamily,
+    limit: MetricFamily,
+    oom_events: MetricFamily,
+    start_time: MetricFamily,
+    threads: MetricFamily,
+    fds: MetricFamily,
+    network: Vec<MetricFamily>,
+}
+
+/// cAdvisor's network families, in the order of [`network_values`].
+const NETWORK: [(&str, Option<Unit>, &str); 8] = [
+    (
+        "container_network_receive",
+        Some(Unit::Bytes),
+        "Cumulative count of bytes received",
+    ),
+    (
+        "container_network_receive_packets",
+        None,
+        "Cumulative count of packets received",
+    ),
+    (
+        "container_network_receive_errors",
+        None,
+        "Cumulative count of errors encountered while receiving",
+    ),
+    (
+        "container_network_receive_packets_dropped",
+        None,
+        "Cumulative count of packets dropped while receiving",
+    ),
+    (
+        "container_network_transmit",
+        Some(Unit::Bytes),
+        "Cumulative count of bytes transmitted",
+    ),
+    (
+        "container_network_transmit_packets",
+        None,
+        "Cumulative count of packets transmitted",
+    ),
+    (
+        "container_network_transmit_errors",
+        None,
+        "Cumulative count of errors encountered while transmitting",
+    ),
+    (
+        "container_network_transmit_packets_dropped",
+        None,
+        "Cumulative count of packets dropped while transmitting",
+    ),
+];
+
+impl Families {
+    fn new() -> Self {
+        let seconds = || Some(Unit::Seconds);
+        let bytes = || Some(Unit::Bytes);
+        Self {
+            state: MetricFamily::gauge(
+                "hale_container_state",
+                None,
+                "Container state as a state set: 1 for the current state, 0 for the others.",
+            ),
+            health: MetricFamily::gauge(
+                "hale_container_health_status",
+                None,
+                "Container health-check status as a state set (none: no health check).",
+            ),
+            restarts: MetricFamily::counter(
+                "hale_container_restarts",
+                None,
+                "Restarts by the container's restart policy (Docker's RestartCount; a manual start resets it).",
+            ),
+            exit_code: MetricFamily::gauge(
+                "hale_container_exit_code",
+                None,
+                "Exit code of the container's last run (0 while it has never exited).",
+            ),
+            oom_killed: MetricFamily::gauge(
+                "hale_container_oom_killed",
+                None,
+                "1 if the container's last run was killed by the OOM killer.",
+            ),
+            started_at: MetricFamily::gauge(
+                "hale_container_started_at",
+                seconds(),
+                "When the container last started, as a Unix timestamp.",
+            ),
+            finished_at: MetricFamily::gauge(
+                "hale_container_finished_at",
+                seconds(),
+                "When the container last stopped, as a Unix timestamp.",
+            ),
+            info: MetricFamily::info(
+                "hale_container",
+                "Container metadata, with allow-listed Docker labels as container_label_<name>.",
+            ),
+            cpu_usage: MetricFamily::counter(
+                "container_cpu_usage",
+                seconds(),
+                "Cumulative cpu time consumed",
+            ),
+            cpu_user: MetricFamily::counter(
+                "container_cpu_user",
+                seconds(),
+                "Cumulative user cpu time consumed",
+            ),
+            cpu_system: MetricFamily::counter(
+                "container_cpu_system",
+                seconds(),
+                "Cumulative system cpu time consumed",
+            ),
+            cfs_periods: MetricFamily::counter(
+                "container_cpu_cfs_periods",
+                None,
+                "Number of elapsed enforcement period intervals.",
+            ),
+            cfs_throttled_periods: MetricFamily::counter(
+                "container_cpu_cfs_throttled_periods",
+                None,
+                "Number of throttled period intervals.",
+            ),
+            cfs_throttled: MetricFamily::counter(
+                "container_cpu_cfs_throttled",
+                seconds(),
+                "Total time duration the container has been throttled.",
+            ),
+            memory_usage: MetricFamily::gauge(
+                "container_memory_usage",
+                bytes(),
+                "Current memory usage in bytes, including all memory regardless of when it was accessed",
+            ),
+            working_set: MetricFamily::gauge(
+                "container_memory_working_set",
+                bytes(),
+                "Current working set in bytes.",
+            ),
+            // cAdvisor's name has no unit suffix; dashboards use it as is.
+            rss: MetricFamily::gauge("container_memory_rss", None, "Size of RSS in bytes."),
+            limit: MetricFamily::gauge(
+                "container_spec_memory_limit",
+                bytes(),
+                "Memory limit for the container (0: none).",
+            ),
+            oom_events: MetricFamily::counter(
+                "container_oom_events",
+                None,
+                "Count of out of memory events observed for the container",
+            ),
+            start_time: MetricFamily::gauge(
+                "container_start_time",
+                seconds(),
+                "Start time of the container since unix epoch in seconds.",
+            ),
+            threads: MetricFamily::gauge(
+                "container_threads",
+                None,
+                "Number of threads running inside the container",
+            ),
+            fds: MetricFamily::gauge(
+                "container_file_descriptors",
+                None,
+                "Number of open file descriptors for the container.",
+            ),
+            network: NETWORK
+                .iter()
+                .map(|(name, unit, help)| MetricFamily::counter(*name, unit.clone(), *help))
+                .collect(),
+        }
+    }
+
+    fn add_container(&mut self, c: &Container) {
+        for s in State::ALL {
+            let [id, image, name] = base(c);
+            self.state.push(
+                [id, image, name, ("state", s.as_str().into())],
+                c.state == s,
+            );
+        }
+        for h in Health::ALL {
+            let [id, image, name] = base(c);
+            self.health.push(
+                [id, image, name, ("status", h.as_str().into())],
+                c.health == h,
+            );
+        }
+        self.restarts.push(base(c), c.restart_count);
+        let exit_code = match u64::try_from(c.exit_code) {
+            Ok(v) => Value::Int(v),
+            Err(_) => Value::Float(c.exit_code as f64),
+        };
+        self.exit_code.push(base(c), exit_code);
+        self.oom_killed.push(base(c), c.oom_killed);
+        if let Some(t) = c.started_at {
+            self.started_at.push(base(c), t);
+        }
+        if let Some(t) = c.finished_at {
+            self.finished_at.push(base(c), t);
+        }
+        let mut labels: Vec<Label> = base(c).into_iter().map(|(k, v)| (k.into(), v)).collect();
+        labels.push(("image_id".into(), c.image_id.clone()));
+        for (k, v) in &c.info_labels {
+            labels.push((format!("container_label_{}", sanitize(k)).into(), v.clone()));
+        }
+        self.info.push_labels(labels, 1u64);
+    }
+
+    fn add_resources(&mut self, c: &Container, r: &Resources) {
+        let gauge = |fam: &mut MetricFamily, v: Option<u64>| {
+            if let Some(v) = v {
+                fam.push(base(c), v);
+            }
+        };
+        let seconds = |fam: &mut MetricFamily, v: Option<f64>| {
+            if let Some(v) = v {
+                fam.push(base(c), v);
+            }
+        };
+        if let Some(v) = r.cpu_usage_seconds {
+            let [id, image, name] = base(c);
+            // cAdvisor's per-CPU breakdown is off by default; its total carries cpu="total".
+            self.cpu_usage
+                .push([("cpu", "total".into()), id, image, name], v);
+        }
+        seconds(&mut self.cpu_user, r.cpu_user_seconds);
+        seconds(&mut self.cpu_system, r.cpu_system_seconds);
+        gauge(&mut self.cfs_periods, r.cfs_periods);
+        gauge(&mut self.cfs_throttled_periods, r.cfs_throttled_periods);
+        seconds(&mut self.cfs_throttled, r.cfs_throttled_seconds);
+        gauge(&mut self.memory_usage, r.memory_usage_bytes);
+        gauge(&mut self.working_set, r.memory_working_set_bytes);
+        gauge(&mut self.rss, r.memory_rss_bytes);
+        gauge(&mut self.limit, r.memory_limit_bytes);
+        gauge(&mut self.oom_events, r.oom_events);
+        seconds(&mut self.start_time, c.started_at);
+        gauge(&mut self.threads, r.threads);
+        gauge(&mut self.fds, r.file_descriptors);
+        for i in &r.interfaces {
+            let values = network_values(i);
+            for (fam, v) in self.network.iter_mut().zip(values) {
+                let [id, image, name] = base(c);
+                fam.push([id, image, ("interface", i.name.clone()), name], v);
+            }
+        }
+    }
+
+    fn into_vec(self) -> Vec<MetricFamily> {
+        let mut v = vec![
+            self.state,
+            self.health,
+            self.restarts,
+            self.exit_code,
+            self.oom_killed,
+            self.started_at,
+            self.finished_at,
+            self.info,
+            self.cpu_usage,
+            self.cpu_user,
+            self.cpu_system,
+            self.cfs_periods,
+            self.cfs_throttled_periods,
+            self.cfs_throttled,
+            self.memory_usage,
+            self.working_set,
+            self.rss,
+            self.limit,
+            self.oom_events,
+            self.start_time,
+            self.threads,
+            self.fds,
+        ];
+        v.extend(self.network);
+        v
+    }
+}
+
+fn network_values(i: &crate::docker::cgroup::Interface) -> [u64; 8] {
+    [
+        i.receive_bytes,
+        i.receive_packets,
+        i.receive_errors,
+        i.receive_dropped,
+        i.transmit_bytes,
+        i.transmit_packets,
+        i.transmit_errors,
+        i.transmit_dropped,
+    ]
+}
+
+/// A Docker label key as a Prometheus label name: every other character becomes `_`.
+fn sanitize(key: &str) -> String {
+    key.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+impl Collector for Docker {
+    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
+        let snapshot = self.watcher.snapshot();
+        match &snapshot.connection {
+            Connection::Up => {}
+            Connection::Connecting => {
+                return Err(Error::Source("docker: not connected yet".into()));
+            }
+            Connection::Down(reason) => {
+                return Err(Error::Source(format!("docker: {reason}")));
+            }
+        }
+        let mut fams = Families::new();
+        let (paths, layout) = (self.watcher.paths(), self.watcher.layout());
+        for c in snapshot.containers.values() {
+            fams.add_container(c);
+            let Some(pid) = c.pid else { continue };
+            if c.use_stats_api {
+                if let Some(r) = snapshot.stats.get(&c.docker_id) {
+                    fams.add_resources(c, r);
+                }
+            } else if !matches!(
+                self.watcher.config().resources,
+                crate::docker::ResourceSource::None
+            ) {
+                // A container that stopped since the snapshot has no cgroup left: no resources.
+                if let Ok(r) = layout.read(paths, &c.cgroup, Some(pid), c.own_network) {
+                    fams.add_resources(c, &r);
+                }
+            }
+        }
+        out.extend(fams.into_vec());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_keys_become_label_names() {
+        assert_eq!(
+            sanitize("com.docker.compose.project"),
+            "com_docker_compose_project"
+        );
+        assert_eq!(sanitize("a-b/c"), "a_b_c");
+    }
+}

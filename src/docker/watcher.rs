@@ -1,0 +1,458 @@
+//! The background task that keeps the container [`Snapshot`] fresh.
+//!
+//! One session: connect, negotiate the API version, subscribe to container events (replaying
+//! from just before the list, so nothing that happens during the list is missed), list and
+//! inspect every container, publish, then apply each event by re-inspecting the container it
+//! names, with a full resync every `resync_interval` that also proves the engine still answers.
+//! Any error ends the session: the snapshot is published empty with the reason (a container hale
+//! cannot vouch for is not reported), and the task reconnects with capped exponential backoff.
+//!
+//! Readers take an `Arc<Snapshot>` under a mutex held for a pointer copy; the writer builds a new
+//! snapshot per change. A scrape therefore never waits on Docker, however slow Docker is.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerInspectResponse, EventMessage};
+use bollard::query_parameters::{EventsOptions, ListContainersOptions};
+use bollard::Docker;
+use futures_util::{stream, StreamExt};
+
+use super::cgroup::Layout;
+use super::{Connection, Container, DockerConfig, Health, ResourceSource, Snapshot, State};
+use crate::paths::HostPaths;
+
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+const MAX_RETRY: Duration = Duration::from_secs(5);
+/// Inspections in flight during a full resync.
+const INSPECT_CONCURRENCY: usize = 8;
+
+/// Keeps the snapshot; shared by the collector and the background task.
+pub struct Watcher {
+    config: DockerConfig,
+    paths: HostPaths,
+    layout: Layout,
+    snapshot: Mutex<Arc<Snapshot>>,
+}
+
+/// How the engine names cgroups, learnt from `/info` at the start of a session.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CgroupDriver {
+    Cgroupfs,
+    Systemd,
+}
+
+impl Watcher {
+    /// Creates the watcher and starts its task on the current tokio runtime. Without a runtime
+    /// (a caller bug), the snapshot says so instead of panicking.
+    pub fn start(config: DockerConfig, paths: HostPaths) -> Arc<Watcher> {
+        let layout = Layout::detect(&paths);
+        let watcher = Arc::new(Watcher {
+            config,
+            paths,
+            layout,
+            snapshot: Mutex::new(Arc::new(Snapshot::connecting())),
+        });
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(Arc::clone(&watcher).run());
+            }
+            Err(_) => watcher.publish(|s| {
+                s.connection = Connection::Down("hale bug: no async runtime to watch Docker".into())
+            }),
+        }
+        watcher
+    }
+
+    /// The latest snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshot.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The config this watcher runs with.
+    pub fn config(&self) -> &DockerConfig {
+        &self.config
+    }
+
+    /// The cgroup layout of this machine.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The host paths resources are read under.
+    pub fn paths(&self) -> &HostPaths {
+        &self.paths
+    }
+
+    fn publish(&self, change: impl FnOnce(&mut Snapshot)) {
+        let mut guard = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = Snapshot::clone(&guard);
+        change(&mut next);
+        *guard = Arc::new(next);
+    }
+
+    async fn run(self: Arc<Self>) {
+        let host = self.config.host();
+        let mut retry = FIRST_RETRY;
+        let mut failures = 0u64;
+        loop {
+            let started = Instant::now();
+            let reason = self.session(&host).await;
+            // A session that lasted is a fresh outage: start the backoff again.
+            if started.elapsed() > MAX_RETRY {
+                retry = FIRST_RETRY;
+                failures = 0;
+            }
+            failures += 1;
+            if failures == 1 {
+                tracing::warn!(host = %host, error = %reason, retry_seconds = retry.as_secs_f64(),
+                    "docker: not connected; retrying (repeats are logged at debug)");
+            } else {
+                tracing::debug!(host = %host, error = %reason, "docker: still not connected");
+            }
+            self.publish(|s| {
+                s.connection = Connection::Down(reason);
+                s.containers.clear();
+                s.stats.clear();
+            });
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(MAX_RETRY);
+        }
+    }
+
+    /// One connection's life; returns why it ended.
+    async fn session(&self, host: &str) -> String {
+        match self.session_inner(host).await {
+            Ok(never) => match never {},
+            Err(e) => e,
+        }
+    }
+
+    async fn session_inner(&self, host: &str) -> Result<std::convert::Infallible, String> {
+        let timeout = self.config.timeout;
+        let docker = Docker::connect_with_host(host)
+            .map_err(|e| format!("connecting to {host}: {e}"))?
+            .with_timeout(timeout);
+        let docker = within(
+            timeout,
+            "negotiating the API version",
+            docker.negotiate_version(),
+        )
+        .await?;
+        let info = within(timeout, "reading engine info", docker.info()).await?;
+        let driver = match info.cgroup_driver.map(|d| d.to_string()).as_deref() {
+            Some("systemd") => CgroupDriver::Systemd,
+            _ => CgroupDriver::Cgroupfs,
+        };
+        // Replay from a second before the list, so a change during the list is not lost.
+        let since = (time::OffsetDateTime::now_utc().unix_timestamp() - 1).to_string();
+        let mut events = Box::pin(docker.events(Some(EventsOptions {
+            since: Some(since),
+            until: None,
+            filters: Some(HashMap::from([(
+                "type".to_string(),
+                vec!["container".to_string()],
+            )])),
+        })));
+        self.resync(&docker, driver).await?;
+        tracing::info!(host, "docker: connected");
+
+        let stats = self.stats_loop(docker.clone());
+        tokio::pin!(stats);
+        let mut resync = tokio::time::interval(self.config.resync_interval);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        resync.tick().await; // the first tick is immediate; the list just ran
+        loop {
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(Ok(event)) => self.apply(&docker, driver, event).await?,
+                    Some(Err(e)) => return Err(format!("events stream: {e}")),
+                    None => return Err("events stream ended".into()),
+                },
+                _ = resync.tick() => self.resync(&docker, driver).await?,
+                () = &mut stats => {}
+            }
+        }
+    }
+
+    /// Lists and inspects every container and replaces the snapshot's.
+    async fn resync(&self, docker: &Docker, driver: CgroupDriver) -> Result<(), String> {
+        let started = Instant::now();
+        let list = within(
+            self.config.timeout,
+            "listing containers",
+            docker.list_containers(Some(ListContainersOptions {
+                all: true,
+                ..Default::default()
+            })),
+        )
+        .await?;
+        let response_time = started.elapsed();
+        let inspected: Vec<Result<Option<ContainerInspectResponse>, String>> =
+            stream::iter(list.into_iter().filter_map(|c| c.id))
+                .map(|id| self.inspect(docker, id))
+                .buffer_unordered(INSPECT_CONCURRENCY)
+                .collect()
+                .await;
+        let mut containers = BTreeMap::new();
+        for inspect in inspected {
+            if let Some(c) = inspect?.and_then(|i| self.container(i, driver)) {
+                containers.insert(c.docker_id.clone(), Arc::new(c));
+            }
+        }
+        self.publish(|s| {
+            s.connection = Connection::Up;
+            s.stats.retain(|id, _| containers.contains_key(id));
+            s.containers = containers;
+            s.last_sync = Some(Instant::now());
+            s.response_time = Some(response_time);
+        });
+        Ok(())
+    }
+
+    /// Inspects one container; `None` when it no longer exists.
+    async fn inspect(
+        &self,
+        docker: &Docker,
+        id: String,
+    ) -> Result<Option<ContainerInspectResponse>, String> {
+        match tokio::time::timeout(self.config.timeout, docker.inspect_container(&id, None)).await {
+            Ok(Ok(i)) => Ok(Some(i)),
+            Ok(Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            })) => Ok(None),
+            Ok(Err(e)) if !matches!(e, BollardError::RequestTimeoutError) => {
+                Err(format!("inspecting container {id}: {e}"))
+            }
+            Ok(Err(_)) | Err(_) => Err(format!(
+                "inspecting container {id}: no answer within {:?}",
+                self.config.timeout
+            )),
+        }
+    }
+
+    /// Applies one container event.
+    async fn apply(
+        &self,
+        docker: &Docker,
+        driver: CgroupDriver,
+        event: EventMessage,
+    ) -> Result<(), String> {
+        let Some(id) = event.actor.and_then(|a| a.id) else {
+            return Ok(());
+        };
+        let action = event.action.unwrap_or_default();
+        if !changes_state(&action) {
+            return Ok(());
+        }
+        let container = if action == "destroy" {
+            None
+        } else {
+            self.inspect(docker, id.clone())
+                .await?
+                .and_then(|i| self.container(i, driver))
+        };
+        tracing::debug!(container = id, action, "docker event");
+        self.publish(|s| match container {
+            Some(c) => {
+                s.containers.insert(id, Arc::new(c));
+            }
+            None => {
+                s.containers.remove(&id);
+                s.stats.remove(&id);
+            }
+        });
+        Ok(())
+    }
+
+    /// Polls the stats API for the containers that need it, for the session's life.
+    async fn stats_loop(&self, docker: Docker) {
+        if matches!(
+            self.config.resources,
+            ResourceSource::None | ResourceSource::Cgroup
+        ) {
+            return std::future::pending().await;
+        }
+        let mut tick = tokio::time::interval(self.config.stats_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let wanted: Vec<(String, u64)> = self
+                .snapshot()
+                .containers
+                .values()
+                .filter(|c| c.use_stats_api && c.pid.is_some())
+                .map(|c| (c.docker_id.clone(), c.memory_limit))
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let fetched = super::stats::fetch(
+                &docker,
+                wanted,
+                self.config.stats_concurrency,
+                self.config.timeout,
+            )
+            .await;
+            self.publish(|s| {
+                s.stats = fetched
+                    .into_iter()
+                    .filter(|(id, _)| s.containers.contains_key(id))
+                    .map(|(id, r)| (id, Arc::new(r)))
+                    .collect();
+            });
+        }
+    }
+
+    /// Builds hale's view of an inspected container; `None` when the config leaves it out.
+    fn container(&self, i: ContainerInspectResponse, driver: CgroupDriver) -> Option<Container> {
+        let docker_id = i.id?;
+        let name = i
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string();
+        let config = i.config.unwrap_or_default();
+        let labels = config.labels.unwrap_or_default();
+        if !self.config.selects(&name, &labels) {
+            return None;
+        }
+        let state = i.state.unwrap_or_default();
+        let host_config = i.host_config.unwrap_or_default();
+        let status = state.status.map(|s| s.to_string()).unwrap_or_default();
+        let pid = state
+            .pid
+            .filter(|&p| p > 0)
+            .and_then(|p| u32::try_from(p).ok());
+        let cgroup = pid
+            .and_then(|p| self.layout.path_of(&self.paths, p))
+            .filter(|p| p != "/")
+            .unwrap_or_else(|| {
+                derived_cgroup(
+                    driver,
+                    host_config.cgroup_parent.as_deref().unwrap_or(""),
+                    &docker_id,
+                )
+            });
+        let network_mode = host_config.network_mode.unwrap_or_default();
+        let use_stats_api = match self.config.resources {
+            ResourceSource::StatsApi => true,
+            ResourceSource::Auto => pid.is_some() && !self.layout.has(&cgroup),
+            ResourceSource::Cgroup | ResourceSource::None => false,
+        };
+        Some(Container {
+            cgroup,
+            name,
+            image: config.image.unwrap_or_default(),
+            image_id: i.image.unwrap_or_default(),
+            info_labels: self
+                .config
+                .info_labels
+                .iter()
+                .filter_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())))
+                .collect(),
+            state: State::parse(&status).unwrap_or(State::Dead),
+            health: state
+                .health
+                .and_then(|h| h.status)
+                .map(|s| Health::parse(s.as_ref()))
+                .unwrap_or(Health::None),
+            restart_count: i.restart_count.unwrap_or(0).max(0) as u64,
+            exit_code: state.exit_code.unwrap_or(0),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            started_at: state.started_at.as_deref().and_then(super::parse_time),
+            finished_at: state.finished_at.as_deref().and_then(super::parse_time),
+            pid,
+            own_network: network_mode != "host" && !network_mode.starts_with("container:"),
+            memory_limit: host_config.memory.unwrap_or(0).max(0) as u64,
+            use_stats_api,
+            docker_id,
+        })
+    }
+}
+
+/// Whether an event can change what hale reports. Exec, attach, resize and copy events are
+/// frequent and change nothing.
+fn changes_state(action: &str) -> bool {
+    matches!(
+        action,
+        "create"
+            | "start"
+            | "restart"
+            | "die"
+            | "stop"
+            | "kill"
+            | "oom"
+            | "pause"
+            | "unpause"
+            | "destroy"
+            | "rename"
+            | "update"
+    ) || action.starts_with("health_status")
+}
+
+/// The cgroup Docker gives a container, for when it cannot be read from a live process.
+fn derived_cgroup(driver: CgroupDriver, parent: &str, id: &str) -> String {
+    match driver {
+        CgroupDriver::Cgroupfs => {
+            let parent = if parent.is_empty() { "/docker" } else { parent };
+            format!("/{}/{id}", parent.trim_matches('/'))
+        }
+        CgroupDriver::Systemd => {
+            let slice = if parent.is_empty() {
+                "system.slice"
+            } else {
+                parent
+            };
+            format!("/{}/docker-{id}.scope", slice.trim_matches('/'))
+        }
+    }
+}
+
+/// Awaits a Docker call within `timeout`, turning both failures into a message that says what
+/// was asked.
+async fn within<T>(
+    timeout: Duration,
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, BollardError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(v)) => Ok(v),
+        // bollard's own timeout is the same one; say it the same way.
+        Ok(Err(BollardError::RequestTimeoutError)) | Err(_) => {
+            Err(format!("{what}: no answer within {timeout:?}"))
+        }
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_names_as_docker_makes_them() {
+        assert_eq!(
+            derived_cgroup(CgroupDriver::Cgroupfs, "", "abc"),
+            "/docker/abc"
+        );
+        assert_eq!(
+            derived_cgroup(CgroupDriver::Cgroupfs, "/custom/", "abc"),
+            "/custom/abc"
+        );
+        assert_eq!(
+            derived_cgroup(CgroupDriver::Systemd, "", "abc"),
+            "/system.slice/docker-abc.scope"
+        );
+    }
+
+    #[test]
+    fn only_state_changing_events_count() {
+        assert!(changes_state("die"));
+        assert!(changes_state("health_status: unhealthy"));
+        assert!(!changes_state("exec_start: sh -c true"));
+        assert!(!changes_state("resize"));
+    }
+}

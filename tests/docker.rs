@@ -1,0 +1,616 @@
+//! The docker collector against a real Docker engine (Debian's docker.io, started by
+//! scripts/test.sh): containers are created, started, paused, stopped, restarted, OOM-killed and
+//! made unhealthy for real, and the series hale exposes are checked against what Docker itself
+//! says (inspect, `docker stats`, the engine's stats API). Each test sees only its own containers
+//! (a unique label and hale's `include_labels`), so the tests run in parallel. The daemon-restart
+//! test uses a private dockerd so it never stops the host's engine.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::Command;
+
+use common::docker::{container_value, state_of, wait_for, PrivateDockerd, Scope};
+use common::{get, value, Hale, Series};
+
+fn docker_up(series: &[Series]) -> bool {
+    value(
+        series,
+        "hale_scrape_collector_success",
+        &[("collector", "docker")],
+    ) == Some(1.0)
+}
+
+fn has_container(series: &[Series], name: &str) -> bool {
+    series
+        .iter()
+        .any(|s| s.labels.get("name").map(String::as_str) == Some(name))
+}
+
+/// Unix seconds of an RFC 3339 time, by coreutils' `date`, independent of hale's parser.
+fn unix_seconds(rfc3339: &str) -> f64 {
+    let out = Command::new("date")
+        .args(["-d", rfc3339, "+%s.%N"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("date printed seconds")
+}
+
+/// GET on the local engine's API socket, as JSON: Docker's own numbers, without hale's code.
+fn engine_get(path: &str) -> serde_json::Value {
+    let mut s = UnixStream::connect("/var/run/docker.sock").expect("docker socket");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP answer");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    serde_json::from_str(body).expect("JSON body")
+}
+
+/// Parses `docker stats` sizes such as `1.234MiB`.
+fn docker_size(s: &str) -> f64 {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let factor = match unit {
+        "B" => 1.0,
+        "KiB" | "kB" => 1024.0,
+        "MiB" | "MB" => 1024.0 * 1024.0,
+        "GiB" | "GB" => 1024.0 * 1024.0 * 1024.0,
+        other => panic!("unknown unit {other:?} in {s:?}"),
+    };
+    n.parse::<f64>().expect("number") * factor
+}
+
+#[test]
+fn lifecycle_follows_docker_events() {
+    let scope = Scope::new("lifecycle");
+    let (hale, _config) = scope.hale("info_labels: [com.example.team]");
+    wait_for(&hale, "the first Docker sync", docker_up);
+
+    let id = scope.create(
+        "c",
+        &[
+            "--label",
+            "com.example.team=shop",
+            "--label",
+            "com.example.token=hunter2",
+            "-e",
+            "PASSWORD=hunter2",
+        ],
+        &["sleep", "1000"],
+    );
+    let name = scope.name("c");
+    let series = wait_for(&hale, "created", |s| {
+        state_of(s, &name).as_deref() == Some("created")
+    });
+    // The state set has every state, exactly one of them 1.
+    let states: Vec<&Series> = series
+        .iter()
+        .filter(|s| s.name == "hale_container_state" && s.labels.get("name") == Some(&name))
+        .collect();
+    assert_eq!(states.len(), 7, "{states:?}");
+    // cAdvisor's labels: id is the cgroup path, image the image as given.
+    let cgroup = format!("/docker/{id}");
+    let image_id = scope.inspect(&id, "{{.Image}}");
+    assert_eq!(
+        value(
+            &series,
+            "hale_container_info",
+            &[
+                ("name", &name),
+                ("id", &cgroup),
+                ("image", common::docker::IMAGE),
+                ("image_id", &image_id),
+                ("container_label_com_example_team", "shop"),
+            ]
+        ),
+        Some(1.0),
+        "{series:?}"
+    );
+    let body = get(&hale.url("/metrics"), None).body;
+    assert!(
+        !body.contains("hunter2") && !body.contains("token"),
+        "labels outside the allow-list and env must not leak"
+    );
+    assert_eq!(
+        container_value(&series, "container_memory_usage_bytes", &name, &[]),
+        None,
+        "no resources for a container that is not running"
+    );
+
+    scope.docker(&["start", &id]);
+    let series = wait_for(&hale, "running", |s| {
+        state_of(s, &name).as_deref() == Some("running")
+            && container_value(s, "container_memory_usage_bytes", &name, &[]).is_some()
+    });
+    let started = unix_seconds(&scope.inspect(&id, "{{.State.StartedAt}}"));
+    let exposed = container_value(&series, "hale_container_started_at_seconds", &name, &[]);
+    assert!(
+        (exposed.unwrap() - started).abs() < 1e-3,
+        "{exposed:?} vs {started}"
+    );
+
+    scope.docker(&["pause", &id]);
+    wait_for(&hale, "paused", |s| {
+        state_of(s, &name).as_deref() == Some("paused")
+    });
+    scope.docker(&["unpause", &id]);
+    wait_for(&hale, "running again", |s| {
+        state_of(s, &name).as_deref() == Some("running")
+    });
+
+    // sleep as PID 1 ignores SIGTERM, so stop ends in SIGKILL: 128 + 9.
+    scope.docker(&["stop", "-t", "1", &id]);
+    let series = wait_for(&hale, "exited", |s| {
+        state_of(s, &name).as_deref() == Some("exited")
+    });
+    assert_eq!(
+        container_value(&series, "hale_container_exit_code", &name, &[]),
+        Some(137.0)
+    );
+    let finished = unix_seconds(&scope.inspect(&id, "{{.State.FinishedAt}}"));
+    let exposed = container_value(&series, "hale_container_finished_at_seconds", &name, &[]);
+    assert!((exposed.unwrap() - finished).abs() < 1e-3);
+    assert_eq!(
+        container_value(&series, "container_memory_usage_bytes", &name, &[]),
+        None
+    );
+
+    scope.docker(&["restart", "-t", "1", &id]);
+    let series = wait_for(&hale, "restarted", |s| {
+        state_of(s, &name).as_deref() == Some("running")
+            && container_value(s, "hale_container_started_at_seconds", &name, &[])
+                .is_some_and(|t| t > started)
+    });
+    assert_eq!(
+        container_value(&series, "hale_container_oom_killed", &name, &[]),
+        Some(0.0)
+    );
+
+    scope.docker(&["rm", "-f", &id]);
+    wait_for(&hale, "removed", |s| {
+        docker_up(s) && !has_container(s, &name)
+    });
+}
+
+#[test]
+fn restart_policy_restarts_are_counted() {
+    let scope = Scope::new("restarts");
+    let (hale, _config) = scope.hale("");
+    let id = scope.run(
+        "crash",
+        &["--restart", "on-failure:3"],
+        &["sh", "-c", "sleep 0.2; exit 2"],
+    );
+    let name = scope.name("crash");
+    // After three restarts the policy gives up and the container stays exited.
+    let series = wait_for(&hale, "three restarts, then exited", |s| {
+        container_value(s, "hale_container_restarts_total", &name, &[]) == Some(3.0)
+            && state_of(s, &name).as_deref() == Some("exited")
+    });
+    assert_eq!(scope.inspect(&id, "{{.RestartCount}}"), "3");
+    assert_eq!(
+        container_value(&series, "hale_container_exit_code", &name, &[]),
+        Some(2.0)
+    );
+}
+
+#[test]
+fn oom_kills_are_reported() {
+    let scope = Scope::new("oom");
+    let (hale, _config) = scope.hale("");
+    let limits = ["--memory", "16m", "--memory-swap", "16m"];
+    // A child is OOM-killed; the container lives on and its cgroup counts the kill.
+    scope.run(
+        "child",
+        &limits,
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1000",
+        ],
+    );
+    let child = scope.name("child");
+    // PID 1 itself is OOM-killed: Docker records OOMKilled and exit code 137.
+    let id = scope.run(
+        "main",
+        &limits,
+        &["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+    );
+    let main = scope.name("main");
+    let series = wait_for(&hale, "both OOM kills", |s| {
+        container_value(s, "container_oom_events_total", &child, &[]).is_some_and(|v| v >= 1.0)
+            && container_value(s, "hale_container_oom_killed", &main, &[]) == Some(1.0)
+    });
+    assert_eq!(state_of(&series, &child).as_deref(), Some("running"));
+    assert_eq!(
+        container_value(&series, "hale_container_oom_killed", &child, &[]),
+        Some(0.0)
+    );
+    assert_eq!(state_of(&series, &main).as_deref(), Some("exited"));
+    assert_eq!(
+        container_value(&series, "hale_container_exit_code", &main, &[]),
+        Some(137.0)
+    );
+    assert_eq!(scope.inspect(&id, "{{.State.OOMKilled}}"), "true");
+}
+
+#[test]
+fn health_checks_are_followed() {
+    let scope = Scope::new("health");
+    let (hale, _config) = scope.hale("");
+    let fast = ["--health-interval", "1s", "--health-retries", "1"];
+    let with = |cmd: &'static str| {
+        let mut v = vec!["--health-cmd", cmd];
+        v.extend(fast);
+        v
+    };
+    scope.run("plain", &[], &["sleep", "1000"]);
+    scope.run("good", &with("true"), &["sleep", "1000"]);
+    scope.run("bad", &with("false"), &["sleep", "1000"]);
+    scope.run(
+        "slow",
+        &["--health-cmd", "true", "--health-interval", "1h"],
+        &["sleep", "1000"],
+    );
+    let flip = scope.run("flip", &with("test -f /tmp/ok"), &["sleep", "1000"]);
+    let status = |s: &[Series], short: &str, want: &str| {
+        container_value(
+            s,
+            "hale_container_health_status",
+            &scope.name(short),
+            &[("status", want)],
+        ) == Some(1.0)
+    };
+    wait_for(&hale, "every health status", |s| {
+        status(s, "plain", "none")
+            && status(s, "good", "healthy")
+            && status(s, "bad", "unhealthy")
+            && status(s, "slow", "starting")
+            && status(s, "flip", "unhealthy")
+    });
+    // Health changes arrive as events, without a resync.
+    scope.docker(&["exec", &flip, "touch", "/tmp/ok"]);
+    let series = wait_for(&hale, "flip turns healthy", |s| {
+        status(s, "flip", "healthy")
+    });
+    // Exactly one status is 1.
+    let on = series
+        .iter()
+        .filter(|s| {
+            s.name == "hale_container_health_status"
+                && s.labels.get("name") == Some(&scope.name("flip"))
+                && s.value == 1.0
+        })
+        .count();
+    assert_eq!(on, 1);
+}
+
+#[test]
+fn resources_agree_with_docker() {
+    let scope = Scope::new("resources");
+    let (hale, _config) = scope.hale("");
+    let id = scope.run(
+        "busy",
+        &["--memory", "64m"],
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/dev/null bs=1M count=10000; head -c 20000000 /dev/zero > /tmp/fill; touch /tmp/done; sleep 1000",
+        ],
+    );
+    let name = scope.name("busy");
+    // Wait until the work is done, so the container is idle while values are compared.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while scope.docker(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "test -f /tmp/done && echo yes || echo no",
+    ]) != "yes"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "container work never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let ready = |s: &[Series]| {
+        container_value(s, "container_network_receive_bytes_total", &name, &[]).is_some()
+    };
+    let before = wait_for(&hale, "resources", ready);
+    let stats = engine_get(&format!("/containers/{id}/stats?stream=false"));
+    let cli = scope.docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.MemUsage}}|{{.PIDs}}",
+        &id,
+    ]);
+    let after = wait_for(&hale, "resources", ready);
+    let v = |s: &[Series], metric: &str| {
+        container_value(s, metric, &name, &[]).unwrap_or_else(|| panic!("{metric} missing"))
+    };
+    // Docker's number must lie between hale's readings before and after it, widened by the
+    // tolerance: counters are bracketed exactly (plus 10 ms of CPU for Docker's own reads);
+    // memory may move by 1 MiB between reads (page cache, the exec above).
+    let bracket = |metric: &str, docker: f64, tolerance: f64| {
+        let (a, b) = (v(&before, metric), v(&after, metric));
+        let (lo, hi) = (a.min(b) - tolerance, a.max(b) + tolerance);
+        assert!(
+            (lo..=hi).contains(&docker),
+            "{metric}: Docker says {docker}, hale said {a} then {b} (tolerance {tolerance})"
+        );
+    };
+    let cpu = &stats["cpu_stats"]["cpu_usage"];
+    bracket(
+        "container_cpu_usage_seconds_total",
+        cpu["total_usage"].as_f64().unwrap() / 1e9,
+        0.01,
+    );
+    assert!(
+        v(&after, "container_cpu_usage_seconds_total") > 0.1,
+        "dd ran"
+    );
+    let mem = &stats["memory_stats"];
+    let mib = 1024.0 * 1024.0;
+    let usage = mem["usage"].as_f64().unwrap();
+    bracket("container_memory_usage_bytes", usage, mib);
+    let inactive = mem["stats"]["total_inactive_file"]
+        .as_f64()
+        .or_else(|| mem["stats"]["inactive_file"].as_f64())
+        .unwrap();
+    bracket("container_memory_working_set_bytes", usage - inactive, mib);
+    // `docker stats` shows the same working set, rounded to 4 significant digits.
+    let (mem_usage, pids) = cli.split_once('|').expect("stats format");
+    let shown = docker_size(mem_usage.split('/').next().unwrap());
+    bracket(
+        "container_memory_working_set_bytes",
+        shown,
+        mib + shown * 0.001,
+    );
+    assert_eq!(
+        v(&after, "container_spec_memory_limit_bytes"),
+        scope
+            .inspect(&id, "{{.HostConfig.Memory}}")
+            .parse::<f64>()
+            .unwrap()
+    );
+    assert_eq!(v(&after, "container_spec_memory_limit_bytes"), 64.0 * mib);
+    assert_eq!(
+        v(&after, "container_threads"),
+        pids.trim().parse::<f64>().unwrap()
+    );
+    assert_eq!(
+        v(&after, "container_threads"),
+        stats["pids_stats"]["current"].as_f64().unwrap()
+    );
+    let eth0 = &stats["networks"]["eth0"];
+    for (metric, key) in [
+        ("container_network_receive_bytes_total", "rx_bytes"),
+        ("container_network_receive_packets_total", "rx_packets"),
+        ("container_network_transmit_bytes_total", "tx_bytes"),
+        ("container_network_transmit_packets_total", "tx_packets"),
+    ] {
+        bracket(metric, eth0[key].as_f64().unwrap(), 0.0);
+    }
+    // Open files: every process of the container, counted from /proc independently.
+    let pids = scope.docker(&["top", &id, "-o", "pid"]);
+    let fds: usize = pids
+        .lines()
+        .skip(1)
+        .filter_map(|p| std::fs::read_dir(format!("/proc/{}/fd", p.trim())).ok())
+        .map(|d| d.count())
+        .sum();
+    bracket("container_file_descriptors", fds as f64, 0.0);
+    let started = unix_seconds(&scope.inspect(&id, "{{.State.StartedAt}}"));
+    assert!((v(&after, "container_start_time_seconds") - started).abs() < 1e-3);
+}
+
+#[test]
+fn stats_api_fallback_reports_the_same_container() {
+    let scope = Scope::new("statsapi");
+    let id = scope.run("svc", &["--memory", "32m"], &["sleep", "1000"]);
+    let name = scope.name("svc");
+    let (files, _c1) = scope.hale("");
+    let (api, _c2) = scope.hale("resources: stats_api\nstats_interval: 1s");
+    let from_api = wait_for(&api, "stats API resources", |s| {
+        container_value(s, "container_memory_usage_bytes", &name, &[]).is_some()
+    });
+    let from_files = wait_for(&files, "cgroup resources", |s| {
+        container_value(s, "container_memory_usage_bytes", &name, &[]).is_some()
+    });
+    let both = |metric: &str| {
+        (
+            container_value(&from_files, metric, &name, &[]).unwrap(),
+            container_value(&from_api, metric, &name, &[]).unwrap(),
+        )
+    };
+    let (a, b) = both("container_spec_memory_limit_bytes");
+    assert_eq!((a, b), (32.0 * 1024.0 * 1024.0, 32.0 * 1024.0 * 1024.0));
+    let (a, b) = both("container_threads");
+    assert_eq!(a, b);
+    // An idle `sleep`: CPU barely moves between the two reads.
+    let (a, b) = both("container_cpu_usage_seconds_total");
+    assert!((a - b).abs() < 0.05, "cgroup {a} vs stats API {b}");
+    let (a, b) = both("container_memory_working_set_bytes");
+    assert!(
+        (a - b).abs() < 1024.0 * 1024.0,
+        "cgroup {a} vs stats API {b}"
+    );
+    // The stats API cannot see open files.
+    assert_eq!(
+        container_value(&from_api, "container_file_descriptors", &name, &[]),
+        None
+    );
+    assert!(container_value(&from_files, "container_file_descriptors", &name, &[]).is_some());
+    assert!(!id.is_empty());
+}
+
+#[test]
+fn containers_are_selected_by_name_and_label() {
+    let scope = Scope::new("filters");
+    scope.run("keep", &[], &["sleep", "1000"]);
+    scope.run(
+        "drop",
+        &["--label", "hale.test.skip=yes"],
+        &["sleep", "1000"],
+    );
+    let (keep, drop) = (scope.name("keep"), scope.name("drop"));
+    let (by_name, _c1) = scope.hale("exclude_name: '-drop$'");
+    let (by_label, _c2) = scope.hale("exclude_labels: ['hale.test.skip=yes']");
+    for hale in [&by_name, &by_label] {
+        let series = wait_for(hale, "the kept container", |s| has_container(s, &keep));
+        assert!(!has_container(&series, &drop), "{series:?}");
+    }
+}
+
+#[test]
+fn docker_down_and_back_up() {
+    let mut daemon = PrivateDockerd::start();
+    let scope = Scope::on("down", Some(&daemon.host));
+    scope.run("svc", &["--restart", "always"], &["sleep", "1000"]);
+    let name = scope.name("svc");
+    let (hale, _config) = scope.hale("");
+    let series = wait_for(&hale, "running", |s| {
+        state_of(s, &name).as_deref() == Some("running")
+    });
+    let first_start =
+        container_value(&series, "hale_container_started_at_seconds", &name, &[]).unwrap();
+
+    daemon.stop();
+    let series = wait_for(&hale, "docker reported down", |s| {
+        value(
+            s,
+            "hale_scrape_collector_success",
+            &[("collector", "docker")],
+        ) == Some(0.0)
+    });
+    assert!(
+        !series
+            .iter()
+            .any(|s| s.name.starts_with("hale_container_") || s.name.starts_with("container_")),
+        "no container lingers while Docker is down: {series:?}"
+    );
+    assert_eq!(
+        value(
+            &series,
+            "hale_scrape_collector_success",
+            &[("collector", "loadavg")]
+        ),
+        Some(1.0),
+        "host metrics are unaffected"
+    );
+    assert!(value(&series, "node_load1", &[]).is_some());
+
+    daemon.resume();
+    // The restart policy brings the container back; hale reconnects by itself.
+    wait_for(&hale, "reconnected and running again", |s| {
+        docker_up(s)
+            && state_of(s, &name).as_deref() == Some("running")
+            && container_value(s, "hale_container_started_at_seconds", &name, &[])
+                .is_some_and(|t| t > first_start)
+    });
+}
+
+#[test]
+fn a_hung_docker_never_holds_a_scrape() {
+    // An "engine" that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().map_while(Result::ok) {
+            held.push(conn);
+        }
+    });
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!("docker:\n  host: tcp://{addr}\n  timeout: 1s\n"),
+    )
+    .unwrap();
+    let arg = format!("--config={}", config.path().display());
+    let hale = Hale::start(&[&arg]);
+    for _ in 0..3 {
+        let reply = get(&hale.url("/metrics"), None);
+        assert_eq!(reply.status, 200);
+        let series = common::parse(&reply.body);
+        assert_eq!(
+            value(
+                &series,
+                "hale_scrape_collector_success",
+                &[("collector", "docker")]
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(
+                &series,
+                "hale_scrape_collector_success",
+                &[("collector", "cpu")]
+            ),
+            Some(1.0)
+        );
+    }
+    // The watcher gives up on the silent engine after its timeout and says why.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let line = hale
+            .log
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("hale logs the Docker failure");
+        if line.contains("no answer within") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no timeout logged");
+    }
+}
+
+#[test]
+fn docker_host_from_the_environment_over_tcp() {
+    // A TCP front for the local engine's socket: DOCKER_HOST=tcp://... must be honoured.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            let unix = UnixStream::connect("/var/run/docker.sock").expect("docker socket");
+            let (mut tr, mut tw) = (conn.try_clone().unwrap(), conn);
+            let (mut ur, mut uw) = (unix.try_clone().unwrap(), unix);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut tr, &mut uw);
+                let _ = uw.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut ur, &mut tw);
+                let _ = tw.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    let scope = Scope::new("tcp");
+    scope.run("svc", &[], &["sleep", "1000"]);
+    let name = scope.name("svc");
+    let config = scope.config("");
+    let arg = format!("--config={}", config.path().display());
+    let host = format!("tcp://{addr}");
+    let hale = Hale::start_with_env(&[&arg], &[("DOCKER_HOST", &host)]);
+    let series = wait_for(&hale, "the container over TCP", |s| {
+        state_of(s, &name).as_deref() == Some("running")
+    });
+    assert!(docker_up(&series));
+    let log: Vec<String> = hale.log.try_iter().collect();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("docker: connected") && l.contains(&host)),
+        "{log:?}"
+    );
+}
