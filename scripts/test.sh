@@ -5,7 +5,9 @@
 #   - wrk, for bench/ (not run here, but installed so the benchmarks work right after);
 #   - docker.io and busybox-static: the container tests run against a real engine, with a test
 #     image built locally from the static busybox (no registry is needed). When no engine answers
-#     on the local socket, this script starts dockerd (log: /tmp/hale-test-dockerd.log).
+#     on the local socket, this script starts dockerd (log: /tmp/hale-test-dockerd.log);
+#   - openssl and socat: the Docker-over-TLS test makes certificates and puts a TLS listener
+#     that demands client certificates in front of the engine's socket.
 # Tests that need a tool fail without it; they never skip. Run as root or with sudo available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,9 @@ command -v prometheus >/dev/null || packages+=(prometheus)
 command -v mkfifo >/dev/null || packages+=(coreutils)
 command -v dockerd >/dev/null || packages+=(docker.io)
 command -v unshare >/dev/null || packages+=(util-linux)
+command -v ip >/dev/null || packages+=(iproute2)
+command -v openssl >/dev/null || packages+=(openssl)
+command -v socat >/dev/null || packages+=(socat)
 dpkg -s busybox-static >/dev/null 2>&1 || packages+=(busybox-static)
 if [ ${#packages[@]} -gt 0 ]; then
   sudo=""

@@ -614,3 +614,165 @@ fn docker_host_from_the_environment_over_tcp() {
         "{log:?}"
     );
 }
+
+/// Runs `openssl` with `args` in `dir`; panics with its stderr on failure.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate signed by it, in Docker's
+/// file names (`ca.pem`, `cert.pem`, `key.pem` for the client).
+fn make_certs(dir: &std::path::Path, ca_name: &str) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+    ]);
+    let subject = format!("/CN={ca_name}");
+    ca.push(&subject);
+    openssl(dir, &ca);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (key, cert, ext, cn) in [
+        (
+            "server-key.pem",
+            "server-cert.pem",
+            "server.ext",
+            "/CN=localhost",
+        ),
+        ("key.pem", "cert.pem", "client.ext", "/CN=hale"),
+    ] {
+        let mut req = vec!["req"];
+        req.extend(ec);
+        req.extend(["-keyout", key, "-out", "req.csr", "-subj", cn]);
+        openssl(dir, &req);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "req.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-out",
+                cert,
+                "-days",
+                "2",
+                "-extfile",
+                ext,
+            ],
+        );
+    }
+}
+
+#[test]
+fn docker_over_tls_with_client_certificates() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path(), "hale-test-ca");
+    let pem = |f: &str| certs.path().join(f).display().to_string();
+    // dockerd's own TLS (--tlsverify: client certificates from our CA only), on a private
+    // daemon whose loopback is in its own network namespace; socat relays the bytes from the
+    // host's loopback into it, so TLS runs end to end between hale and dockerd.
+    let daemon = PrivateDockerd::start_with(&[
+        "--host=tcp://127.0.0.1:2376".into(),
+        "--tlsverify".into(),
+        format!("--tlscacert={}", pem("ca.pem")),
+        format!("--tlscert={}", pem("server-cert.pem")),
+        format!("--tlskey={}", pem("server-key.pem")),
+    ]);
+    let port = common::free_port();
+    let _relay = common::KillOnDrop(
+        Command::new("socat")
+            .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
+            .arg(format!(
+                "EXEC:nsenter --net=/proc/{}/ns/net socat STDIO TCP\\:127.0.0.1\\:2376",
+                daemon.pid()
+            ))
+            .spawn()
+            .expect("socat (scripts/test.sh installs it)"),
+    );
+    let scope = Scope::on("tls", Some(&daemon.host));
+    scope.run("svc", &[], &["sleep", "1000"]);
+    let name = scope.name("svc");
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            "docker:\n  include_labels: ['hale.test.run={}']\n",
+            scope.run
+        ),
+    )
+    .unwrap();
+    let arg = format!("--config={}", config.path().display());
+    let host = format!("tcp://127.0.0.1:{port}");
+    let cert_path = certs.path().display().to_string();
+    let tls_env = |path: &str| {
+        [
+            ("DOCKER_HOST", host.clone()),
+            ("DOCKER_TLS_VERIFY", "1".to_string()),
+            ("DOCKER_CERT_PATH", path.to_string()),
+        ]
+    };
+    let env = tls_env(&cert_path);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let hale = Hale::start_with_env(&[&arg], &env);
+    wait_for(&hale, "the container over TLS", |s| {
+        docker_up(s) && state_of(s, &name).as_deref() == Some("running")
+    });
+
+    // A client certificate from a CA the engine does not trust is refused: never connected.
+    let strangers = tempfile::tempdir().unwrap();
+    make_certs(strangers.path(), "stranger-ca");
+    std::fs::copy(certs.path().join("ca.pem"), strangers.path().join("ca.pem")).unwrap();
+    let stranger_path = strangers.path().display().to_string();
+    let env = tls_env(&stranger_path);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = Hale::start_with_env(&[&arg], &env);
+    let line = refused
+        .log
+        .iter()
+        .find(|l| l.contains("docker: not connected"))
+        .expect("hale logs the refused connection");
+    assert!(line.contains(&host), "{line}");
+    let series = common::parse(&get(&refused.url("/metrics"), None).body);
+    assert_eq!(
+        value(
+            &series,
+            "hale_scrape_collector_success",
+            &[("collector", "docker")]
+        ),
+        Some(0.0)
+    );
+    assert!(!has_container(&series, &name));
+}

@@ -1,8 +1,12 @@
 //! A running container's resources read from its cgroup files, v1 or v2, the way cAdvisor
 //! computes them: CPU from `cpuacct`/`cpu.stat`, memory usage and working set (usage minus
-//! inactive file pages, floored at 0), RSS, the memory limit (0 when unlimited), CFS throttling,
+//! inactive file pages, floored at 0), RSS, CFS throttling,
 //! OOM kills, threads (`pids.current`), open file descriptors (every process in the cgroup) and
 //! the network counters of the container's own network namespace (`/proc/<pid>/net/dev`).
+//!
+//! The memory limit is not read here: `container_spec_memory_limit_bytes` is the container's
+//! spec, which Docker's inspect gives (`HostConfig.Memory`, refreshed on `update` events), and
+//! one file fewer per container per scrape counts (see bench/docker.sh).
 //!
 //! Reading files costs microseconds per container and never asks Docker, which is why this is
 //! the default and the stats API only a fallback. A file the kernel does not provide (no `pids`
@@ -38,8 +42,6 @@ pub struct Resources {
     pub memory_usage_bytes: Option<u64>,
     pub memory_working_set_bytes: Option<u64>,
     pub memory_rss_bytes: Option<u64>,
-    /// 0 when the container has no limit, as cAdvisor reports it.
-    pub memory_limit_bytes: Option<u64>,
     pub oom_events: Option<u64>,
     pub threads: Option<u64>,
     pub file_descriptors: Option<u64>,
@@ -55,9 +57,6 @@ pub fn ignored_interface(name: &str) -> bool {
 pub fn working_set(usage: u64, inactive_file: Option<u64>) -> u64 {
     usage.saturating_sub(inactive_file.unwrap_or(0))
 }
-
-/// A v1 limit this large is the kernel's "unlimited" (PAGE_COUNTER_MAX rounded to pages).
-const V1_UNLIMITED: u64 = 1 << 62;
 
 /// Which cgroup hierarchy this machine mounts under `<sysfs>/fs/cgroup`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,42 +117,37 @@ impl Layout {
         with_network: bool,
     ) -> Result<Resources, ReadError> {
         let mut r = match self {
-            Layout::V1(_) => self.read_v1(path)?,
-            Layout::V2(_) => self.read_v2(path)?,
+            Layout::V1(_) => self.read_v1(paths, path)?,
+            Layout::V2(_) => self.read_v2(paths, path)?,
         };
-        let procs = std::fs::read_to_string(self.dir("memory", path).join("cgroup.procs"))
-            .unwrap_or_default();
-        r.file_descriptors = Some(
-            procs
-                .lines()
-                .filter_map(|p| std::fs::read_dir(paths.proc(format!("{}/fd", p.trim()))).ok())
-                .map(|d| d.count() as u64)
-                .sum(),
-        );
         if let (Some(pid), true) = (pid, with_network) {
             r.interfaces = network(paths, pid);
         }
         Ok(r)
     }
 
-    fn read_v1(&self, path: &str) -> Result<Resources, ReadError> {
-        let memory = self.dir("memory", path);
-        let usage = read_u64(&memory.join("memory.usage_in_bytes"))?;
-        let stat = read_opt(&memory.join("memory.stat"));
+    fn read_v1(&self, paths: &HostPaths, path: &str) -> Result<Resources, ReadError> {
+        let memory_path = self.dir("memory", path);
+        let memory = KernelDir::open(&memory_path)?.with_procfs(paths);
+        let usage = memory.read_u64("memory.usage_in_bytes")?;
+        let stat = memory.read("memory.stat");
         let field = |name: &str| stat.as_deref().and_then(|s| keyed(s, name));
-        let cpuacct = self.dir("cpuacct", path);
+        let cpuacct = KernelDir::open(&self.dir("cpuacct", path)).ok();
+        let cpuacct = |name: &str| cpuacct.as_ref().and_then(|d| d.read(name));
         let ticks = procfs::ticks_per_second() as f64;
-        let cpu_stat = read_opt(&cpuacct.join("cpuacct.stat"));
+        let cpu_stat = cpuacct("cpuacct.stat");
         let tick_field = |name: &str| {
             cpu_stat
                 .as_deref()
                 .and_then(|s| keyed(s, name))
                 .map(|t| t as f64 / ticks)
         };
-        let cfs = read_opt(&self.dir("cpu", path).join("cpu.stat"));
+        let cfs = KernelDir::open(&self.dir("cpu", path))
+            .ok()
+            .and_then(|d| d.read("cpu.stat"));
         let cfs_field = |name: &str| cfs.as_deref().and_then(|s| keyed(s, name));
         Ok(Resources {
-            cpu_usage_seconds: read_opt(&cpuacct.join("cpuacct.usage"))
+            cpu_usage_seconds: cpuacct("cpuacct.usage")
                 .and_then(|s| s.trim().parse::<u64>().ok())
                 .map(|ns| ns as f64 / 1e9),
             cpu_user_seconds: tick_field("user"),
@@ -164,24 +158,24 @@ impl Layout {
             memory_usage_bytes: Some(usage),
             memory_working_set_bytes: Some(working_set(usage, field("total_inactive_file"))),
             memory_rss_bytes: field("total_rss"),
-            memory_limit_bytes: read_opt(&memory.join("memory.limit_in_bytes"))
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .map(|l| if l >= V1_UNLIMITED { 0 } else { l }),
-            oom_events: read_opt(&memory.join("memory.oom_control"))
+            oom_events: memory
+                .read("memory.oom_control")
                 .and_then(|s| keyed(&s, "oom_kill")),
-            threads: read_opt(&self.dir("pids", path).join("pids.current"))
+            threads: KernelDir::open(&self.dir("pids", path))
+                .ok()
+                .and_then(|d| d.read("pids.current"))
                 .and_then(|s| s.trim().parse().ok()),
-            file_descriptors: None,
+            file_descriptors: file_descriptors(&memory),
             interfaces: Vec::new(),
         })
     }
 
-    fn read_v2(&self, path: &str) -> Result<Resources, ReadError> {
-        let dir = self.dir("", path);
-        let usage = read_u64(&dir.join("memory.current"))?;
-        let stat = read_opt(&dir.join("memory.stat"));
+    fn read_v2(&self, paths: &HostPaths, path: &str) -> Result<Resources, ReadError> {
+        let dir = KernelDir::open(&self.dir("", path))?.with_procfs(paths);
+        let usage = dir.read_u64("memory.current")?;
+        let stat = dir.read("memory.stat");
         let field = |name: &str| stat.as_deref().and_then(|s| keyed(s, name));
-        let cpu = read_opt(&dir.join("cpu.stat"));
+        let cpu = dir.read("cpu.stat");
         let cpu_field = |name: &str| cpu.as_deref().and_then(|s| keyed(s, name));
         let usec = |name: &str| cpu_field(name).map(|us| us as f64 / 1e6);
         Ok(Resources {
@@ -194,21 +188,124 @@ impl Layout {
             memory_usage_bytes: Some(usage),
             memory_working_set_bytes: Some(working_set(usage, field("inactive_file"))),
             memory_rss_bytes: field("anon"),
-            memory_limit_bytes: read_opt(&dir.join("memory.max")).and_then(|s| match s.trim() {
-                "max" => Some(0),
-                v => v.parse().ok(),
-            }),
-            oom_events: read_opt(&dir.join("memory.events")).and_then(|s| keyed(&s, "oom_kill")),
-            threads: read_opt(&dir.join("pids.current")).and_then(|s| s.trim().parse().ok()),
-            file_descriptors: None,
+            oom_events: dir
+                .read("memory.events")
+                .and_then(|s| keyed(&s, "oom_kill")),
+            threads: dir.read("pids.current").and_then(|s| s.trim().parse().ok()),
+            file_descriptors: file_descriptors(&dir),
             interfaces: Vec::new(),
         })
     }
 }
 
+/// Open file descriptors of every process in the cgroup (`cgroup.procs` of `dir`).
+fn file_descriptors(dir: &KernelDir) -> Option<u64> {
+    let procs = dir.read("cgroup.procs")?;
+    Some(
+        procs
+            .lines()
+            .filter_map(|p| std::fs::read_dir(dir.proc_fd(p.trim())).ok())
+            .map(|d| d.count() as u64)
+            .sum(),
+    )
+}
+
+/// A directory of kernel pseudo-files (a cgroup) read through one open handle: each file is one
+/// `openat` of a single name (no path walk from `/`), no `stat`, and usually one `read`. With
+/// 100 containers a scrape reads about a thousand such files, and these syscalls are its cost.
+struct KernelDir {
+    path: PathBuf,
+    fd: rustix::fd::OwnedFd,
+    /// `/proc` as hale sees it, for the processes listed in `cgroup.procs`.
+    procfs: Option<PathBuf>,
+}
+
+impl KernelDir {
+    fn open(path: &Path) -> Result<KernelDir, ReadError> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        match rustix::fs::open(path, flags, Mode::empty()) {
+            Ok(fd) => Ok(KernelDir {
+                path: path.to_path_buf(),
+                fd,
+                procfs: None,
+            }),
+            Err(e) => Err(ReadError {
+                path: path.to_path_buf(),
+                source: e.into(),
+            }),
+        }
+    }
+
+    /// Where `cgroup.procs` PIDs are looked up.
+    fn with_procfs(mut self, paths: &HostPaths) -> Self {
+        self.procfs = Some(paths.procfs_root().to_path_buf());
+        self
+    }
+
+    /// Reads `name`, or `None` when the kernel does not provide it.
+    fn read(&self, name: &str) -> Option<String> {
+        self.try_read(name).ok()
+    }
+
+    fn read_u64(&self, name: &str) -> Result<u64, ReadError> {
+        let text = self.try_read(name)?;
+        text.trim().parse().map_err(|_| ReadError {
+            path: self.path.join(name),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{:?} is not a number", text.trim()),
+            ),
+        })
+    }
+
+    fn try_read(&self, name: &str) -> Result<String, ReadError> {
+        use rustix::fs::{Mode, OFlags};
+        let err = |e: rustix::io::Errno| ReadError {
+            path: self.path.join(name),
+            source: e.into(),
+        };
+        let fd = rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(err)?;
+        let mut buf = vec![0u8; 4096];
+        let mut len = 0;
+        loop {
+            let n = rustix::io::read(&fd, &mut buf[len..]).map_err(err)?;
+            len += n;
+            // The kernel's seq files fill a read as far as they can, so a short read is the
+            // end; this saves the extra read that would return 0.
+            if n == 0 || len < buf.len() {
+                break;
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
+        buf.truncate(len);
+        String::from_utf8(buf).map_err(|e| ReadError {
+            path: self.path.join(name),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    fn proc_fd(&self, pid: &str) -> PathBuf {
+        self.procfs
+            .as_deref()
+            .unwrap_or(Path::new("/proc"))
+            .join(pid)
+            .join("fd")
+    }
+}
+
 /// The counters of the network namespace `pid` lives in, minus the interfaces cAdvisor ignores.
 fn network(paths: &HostPaths, pid: u32) -> Vec<Interface> {
-    let Ok(text) = std::fs::read_to_string(paths.proc(format!("{pid}/net/dev"))) else {
+    let Some(text) = KernelDir::open(&paths.proc(format!("{pid}/net")))
+        .ok()
+        .and_then(|d| d.read("dev"))
+    else {
         return Vec::new();
     };
     crate::collector::netdev::parse(&text)
@@ -226,21 +323,6 @@ fn network(paths: &HostPaths, pid: u32) -> Vec<Interface> {
             transmit_dropped: c[11],
         })
         .collect()
-}
-
-fn read_u64(path: &Path) -> Result<u64, ReadError> {
-    let text = crate::paths::read(path.to_path_buf())?;
-    text.trim().parse().map_err(|_| ReadError {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{:?} is not a number", text.trim()),
-        ),
-    })
-}
-
-fn read_opt(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok()
 }
 
 /// The value of `key` in a "key value" per line file (memory.stat, cpu.stat, ...).
@@ -285,7 +367,6 @@ mod tests {
         // usage - inactive_file
         assert_eq!(r.memory_working_set_bytes, Some(104_857_600 - 20_971_520));
         assert_eq!(r.memory_rss_bytes, Some(52_428_800));
-        assert_eq!(r.memory_limit_bytes, Some(268_435_456));
         assert_eq!(r.oom_events, Some(2));
         assert_eq!(r.threads, Some(9));
         // 2 fds for pid 4242, 1 for pid 4243
@@ -315,7 +396,6 @@ mod tests {
         assert_eq!(r.memory_usage_bytes, Some(10_000_000));
         assert_eq!(r.memory_working_set_bytes, Some(10_000_000 - 4_000_000));
         assert_eq!(r.memory_rss_bytes, Some(5_000_000));
-        assert_eq!(r.memory_limit_bytes, Some(0), "unlimited is 0");
         assert_eq!(r.oom_events, Some(1));
         assert_eq!(r.threads, Some(3));
         assert!(r.interfaces.is_empty(), "network not asked for");

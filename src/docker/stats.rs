@@ -12,9 +12,9 @@ use futures_util::{stream, StreamExt};
 
 use super::cgroup::{ignored_interface, working_set, Interface, Resources};
 
-/// Converts one stats answer. `memory_limit` is the container's own limit from inspect (0 for
-/// none): the stats API reports the host's memory as the limit of an unlimited container.
-pub fn resources(s: &ContainerStatsResponse, memory_limit: u64) -> Resources {
+/// Converts one stats answer. (Its memory limit is not used: for an unlimited container the
+/// stats API reports the host's memory; the collector takes the limit from inspect.)
+pub fn resources(s: &ContainerStatsResponse) -> Resources {
     let cpu = s.cpu_stats.as_ref();
     let usage = cpu.and_then(|c| c.cpu_usage.as_ref());
     let throttling = cpu.and_then(|c| c.throttling_data.as_ref());
@@ -56,7 +56,6 @@ pub fn resources(s: &ContainerStatsResponse, memory_limit: u64) -> Resources {
         memory_working_set_bytes: mem_usage
             .map(|u| working_set(u, stat(["total_inactive_file", "inactive_file"]))),
         memory_rss_bytes: stat(["total_rss", "anon"]),
-        memory_limit_bytes: Some(memory_limit),
         oom_events: None,
         threads: s.pids_stats.as_ref().and_then(|p| p.current),
         file_descriptors: None,
@@ -64,11 +63,11 @@ pub fn resources(s: &ContainerStatsResponse, memory_limit: u64) -> Resources {
     }
 }
 
-/// Asks the stats API for each `(id, memory_limit)`, at most `concurrency` at a time, each
+/// Asks the stats API for each container ID, at most `concurrency` at a time, each
 /// within `timeout`. Containers whose request fails are left out (and logged at debug).
 pub async fn fetch(
     docker: &Docker,
-    containers: Vec<(String, u64)>,
+    containers: Vec<String>,
     concurrency: usize,
     timeout: Duration,
 ) -> Vec<(String, Resources)> {
@@ -77,12 +76,12 @@ pub async fn fetch(
         one_shot: true,
     };
     stream::iter(containers)
-        .map(|(id, limit)| {
+        .map(|id| {
             let options = options.clone();
             async move {
                 let mut answers = docker.stats(&id, Some(options));
                 match tokio::time::timeout(timeout, answers.next()).await {
-                    Ok(Some(Ok(s))) => Some((id, resources(&s, limit))),
+                    Ok(Some(Ok(s))) => Some((id, resources(&s))),
                     Ok(Some(Err(e))) => {
                         tracing::debug!(container = id, error = %e, "docker stats failed");
                         None
@@ -118,18 +117,13 @@ mod tests {
                                 "tx_bytes": 7, "tx_packets": 2, "tx_errors": 0, "tx_dropped": 1}}
         }"#;
         let s: ContainerStatsResponse = serde_json::from_str(json).unwrap();
-        let r = resources(&s, 0);
+        let r = resources(&s);
         assert_eq!(r.cpu_usage_seconds, Some(2.5));
         assert_eq!(r.cpu_user_seconds, Some(2.0));
         assert_eq!(r.cpu_system_seconds, Some(0.5));
         assert_eq!(r.cfs_throttled_seconds, Some(3.0));
         assert_eq!(r.memory_working_set_bytes, Some(700));
         assert_eq!(r.memory_rss_bytes, Some(600));
-        assert_eq!(
-            r.memory_limit_bytes,
-            Some(0),
-            "the host's memory is not a limit"
-        );
         assert_eq!(r.threads, Some(4));
         assert_eq!(r.file_descriptors, None);
         assert_eq!(r.interfaces.len(), 1);

@@ -146,8 +146,18 @@ impl Watcher {
             Some("systemd") => CgroupDriver::Systemd,
             _ => CgroupDriver::Cgroupfs,
         };
-        // Replay from a second before the list, so a change during the list is not lost.
-        let since = (time::OffsetDateTime::now_utc().unix_timestamp() - 1).to_string();
+        // Replay from a second before the list, so a change during the list is not lost. The
+        // engine's clock, not ours: a remote engine's clock may be behind, and a `since` in its
+        // future would hold back every event until its clock caught up.
+        let engine_now = info
+            .system_time
+            .as_deref()
+            .and_then(super::parse_time)
+            .map_or_else(
+                || time::OffsetDateTime::now_utc().unix_timestamp(),
+                |t| t as i64,
+            );
+        let since = (engine_now - 1).to_string();
         let mut events = Box::pin(docker.events(Some(EventsOptions {
             since: Some(since),
             until: None,
@@ -279,12 +289,12 @@ impl Watcher {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let wanted: Vec<(String, u64)> = self
+            let wanted: Vec<String> = self
                 .snapshot()
                 .containers
                 .values()
                 .filter(|c| c.use_stats_api && c.pid.is_some())
-                .map(|c| (c.docker_id.clone(), c.memory_limit))
+                .map(|c| c.docker_id.clone())
                 .collect();
             if wanted.is_empty() {
                 continue;

@@ -8,7 +8,7 @@
 //! test that needs it fails, never skips. `scripts/test.sh` installs and starts it.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::{get, parse, Hale, Series};
@@ -41,69 +41,21 @@ pub fn try_docker(host: Option<&str>, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// Makes sure the engine at `host` has [`IMAGE`]: a root filesystem holding only a static
-/// busybox with its applets linked, imported with `docker import`.
+/// Makes sure the engine at `host` has [`IMAGE`], built by `scripts/test-image.sh` (the same
+/// script the benchmarks use): only a static busybox, imported, no registry.
 pub fn ensure_image(host: Option<&str>) {
-    if try_docker(host, &["image", "inspect", IMAGE]).is_ok() {
-        return;
-    }
-    let busybox = std::fs::read("/bin/busybox")
-        .expect("/bin/busybox: install Debian's busybox-static (scripts/test.sh does)");
-    assert!(
-        !has_interpreter(&busybox),
-        "/bin/busybox is dynamically linked: install busybox-static (scripts/test.sh does)"
-    );
-    let root = tempfile::tempdir().expect("tempdir");
-    let bin = root.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::create_dir_all(root.path().join("tmp")).unwrap();
-    std::fs::write(bin.join("busybox"), &busybox).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(bin.join("busybox"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let applets = Command::new("/bin/busybox")
-        .arg("--list")
-        .output()
-        .expect("busybox --list");
-    for applet in String::from_utf8_lossy(&applets.stdout).lines() {
-        let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
-    }
-    let mut tar = Command::new("tar")
-        .args(["-C", root.path().to_str().unwrap(), "-c", "."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tar");
-    let mut cmd = Command::new("docker");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-image.sh");
+    let mut cmd = Command::new(script);
+    cmd.env("IMAGE", IMAGE);
     if let Some(h) = host {
-        cmd.args(["-H", h]);
+        cmd.env("DOCKER_HOST", h);
     }
-    let out = cmd
-        .args(["import", "-", IMAGE])
-        .stdin(tar.stdout.take().expect("tar stdout"))
-        .output()
-        .expect("docker import");
-    assert!(tar.wait().expect("tar").success(), "tar of the image root");
+    let out = cmd.output().expect("run scripts/test-image.sh");
     assert!(
         out.status.success(),
-        "docker import: {}",
+        "scripts/test-image.sh: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Whether a 64-bit little-endian ELF file asks for a dynamic loader (has a PT_INTERP header).
-fn has_interpreter(elf: &[u8]) -> bool {
-    let u16_at = |o: usize| {
-        elf.get(o..o + 2)
-            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let Some(phoff) = elf.get(0x20..0x28) else {
-        return true;
-    };
-    let phoff = u64::from_le_bytes(phoff.try_into().unwrap()) as usize;
-    let (size, count) = (u16_at(0x36) as usize, u16_at(0x38) as usize);
-    (0..count).any(|i| {
-        let at = phoff + i * size;
-        elf.get(at..at + 4) == Some(&3u32.to_le_bytes()[..])
-    })
 }
 
 /// One test's containers: each carries `hale.test.run=<unique>` and is removed on drop.
@@ -223,8 +175,10 @@ pub fn wait_for(hale: &Hale, what: &str, ready: impl Fn(&[Series]) -> bool) -> V
             return series;
         }
         if Instant::now() > deadline {
+            let log: Vec<String> = hale.log.try_iter().collect();
             panic!(
-                "waited in vain for {what}; hale last exposed:\n{}",
+                "waited in vain for {what}; hale logged:\n{}\nand last exposed:\n{}",
+                log.join("\n"),
                 reply.body
             );
         }
@@ -261,16 +215,23 @@ pub fn state_of(series: &[Series], container: &str) -> Option<String> {
 }
 
 /// A `dockerd` of the test's own: its own socket, data and exec roots, in its own network
-/// namespace (`unshare --net`, so its `--bridge=none` cannot touch the host's `docker0`). A test
+/// namespace (`unshare --net`, so its `--bridge=none` cannot touch the host's `docker0`; `ip`
+/// from iproute2 brings its loopback up). A test
 /// can stop and start it freely. Stopped on drop.
 pub struct PrivateDockerd {
     dir: tempfile::TempDir,
     child: Option<std::process::Child>,
+    extra: Vec<String>,
     pub host: String,
 }
 
 impl PrivateDockerd {
     pub fn start() -> PrivateDockerd {
+        PrivateDockerd::start_with(&[])
+    }
+
+    /// Starts one with extra dockerd flags (e.g. a TLS TCP listener beside the socket).
+    pub fn start_with(extra: &[String]) -> PrivateDockerd {
         let dir = tempfile::Builder::new()
             .prefix("hd")
             .tempdir_in("/tmp")
@@ -279,6 +240,7 @@ impl PrivateDockerd {
         let mut d = PrivateDockerd {
             dir,
             child: None,
+            extra: extra.to_vec(),
             host,
         };
         d.resume();
@@ -297,14 +259,21 @@ impl PrivateDockerd {
             .append(true)
             .open(self.path("dockerd.log"))
             .expect("dockerd log");
+        // Loopback starts down in a new network namespace; bring it up, then become dockerd.
         let child = Command::new("unshare")
-            .arg("--net")
-            .arg("dockerd")
+            .args([
+                "--net",
+                "sh",
+                "-c",
+                r#"ip link set lo up && exec dockerd "$@""#,
+                "sh",
+            ])
             .arg(format!("--host={}", self.host))
             .arg(format!("--data-root={}", self.path("data").display()))
             .arg(format!("--exec-root={}", self.path("exec").display()))
             .arg(format!("--pidfile={}", self.path("docker.pid").display()))
             .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .args(&self.extra)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -325,6 +294,11 @@ impl PrivateDockerd {
             assert!(Instant::now() < deadline, "private dockerd never answered");
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The daemon's PID (for entering its network namespace).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("dockerd running").id()
     }
 
     /// Stops the daemon with SIGTERM, as `systemctl stop docker` does, and waits for its exit.
