@@ -47,6 +47,15 @@ pub fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::E
     crate::cli::parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
+/// Deserializes a duration that must be longer than zero (an interval or a timeout).
+pub fn positive_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let v = duration(d)?;
+    if v.is_zero() {
+        return Err(serde::de::Error::custom("must be longer than 0s"));
+    }
+    Ok(v)
+}
+
 /// Deserializes an optional regular expression, rejecting one that does not compile.
 pub fn opt_regex<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Regex>, D::Error> {
     let s = Option::<String>::deserialize(d)?;

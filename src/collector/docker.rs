@@ -257,7 +257,12 @@ impl Families {
         let mut labels: Vec<Label> = base(c).into_iter().map(|(k, v)| (k.into(), v)).collect();
         labels.push(("image_id".into(), c.image_id.clone()));
         for (k, v) in &c.info_labels {
-            labels.push((format!("container_label_{}", sanitize(k)).into(), v.clone()));
+            let name = format!("container_label_{}", sanitize(k));
+            // `a.b` and `a_b` sanitize alike; a series cannot carry a label twice, so the first
+            // in `info_labels` order wins.
+            if !labels.iter().any(|(n, _)| *n == name) {
+                labels.push((name.into(), v.clone()));
+            }
         }
         self.info.push_labels(labels, 1u64);
     }

@@ -82,17 +82,18 @@ pub struct DockerConfig {
     pub host: Option<String>,
     /// Full re-list of containers, which catches anything the events stream missed and proves
     /// the engine still answers.
-    #[serde(deserialize_with = "crate::config::duration")]
+    #[serde(deserialize_with = "crate::config::positive_duration")]
     pub resync_interval: Duration,
     /// Timeout of one Docker API request.
-    #[serde(deserialize_with = "crate::config::duration")]
+    #[serde(deserialize_with = "crate::config::positive_duration")]
     pub timeout: Duration,
     /// Where resource metrics come from.
     pub resources: ResourceSource,
     /// How often the stats API is polled when it is used.
-    #[serde(deserialize_with = "crate::config::duration")]
+    #[serde(deserialize_with = "crate::config::positive_duration")]
     pub stats_interval: Duration,
-    /// How many stats API requests run at once.
+    /// How many stats API requests run at once (at least 1).
+    #[serde(deserialize_with = "at_least_one")]
     pub stats_concurrency: usize,
     /// Only containers whose name matches (unanchored, like node_exporter's include flags).
     #[serde(deserialize_with = "crate::config::opt_regex")]
@@ -158,6 +159,14 @@ impl DockerConfig {
             .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
             .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
     }
+}
+
+fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v = usize::deserialize(d)?;
+    if v == 0 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(v)
 }
 
 /// Docker's container states, in the order `hale_container_state` lists them.
@@ -349,6 +358,28 @@ mod tests {
         let cfg: DockerConfig = serde_saphyr::from_str("exclude_labels: [team]\n").unwrap();
         assert!(!cfg.selects("web-1", &labels));
         assert!(cfg.selects("web-1", &none));
+    }
+
+    #[test]
+    fn zero_intervals_and_concurrency_are_rejected() {
+        for bad in [
+            "resync_interval: 0s",
+            "timeout: 0s",
+            "stats_interval: 0ms",
+            "stats_concurrency: 0",
+            "resources: sometimes",
+            "include_name: '('",
+            "include_labels: ['=x']",
+        ] {
+            assert!(
+                serde_saphyr::from_str::<DockerConfig>(bad).is_err(),
+                "{bad} was accepted"
+            );
+        }
+        let ok: DockerConfig =
+            serde_saphyr::from_str("resync_interval: 30s\nresources: stats_api\n").unwrap();
+        assert_eq!(ok.resync_interval, Duration::from_secs(30));
+        assert_eq!(ok.resources, ResourceSource::StatsApi);
     }
 
     #[test]
