@@ -282,12 +282,19 @@ impl Options {
             )?,
             process_names: Arc::new(config.process_names.clone()),
             docker: config.docker.clone(),
+            docker_watcher: crate::docker::SharedWatcher::default(),
+            health: config.health.clone(),
+            health_docker: false,
+            health_model: crate::health::SharedHealth::default(),
         };
+        let collectors = enabled_collectors(cli, matches);
+        let mut settings = settings;
+        settings.health_docker = collectors.iter().any(|c| c.name == "docker");
         Ok(Options {
             listen_addresses: cli.listen_addresses.clone(),
             telemetry_path: cli.telemetry_path.clone(),
             max_requests: cli.max_requests,
-            collectors: enabled_collectors(cli, matches),
+            collectors,
             collector_timeout: cli.collector_timeout,
             settings,
         })

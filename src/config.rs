@@ -39,6 +39,9 @@ pub struct Config {
     /// The Docker engine to watch and which containers to report.
     #[serde(default)]
     pub docker: DockerConfig,
+    /// `/health`: thresholds, debouncing, probes and who sees details.
+    #[serde(default)]
+    pub health: crate::health::HealthConfig,
 }
 
 /// Deserializes a Prometheus-style duration string (`500ms`, `15s`, `1m30s`).

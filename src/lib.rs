@@ -8,6 +8,7 @@ pub mod collector;
 pub mod config;
 pub mod docker;
 pub mod exposition;
+pub mod health;
 pub mod landing;
 pub mod logging;
 pub mod metric;
@@ -35,6 +36,7 @@ pub fn scraper(options: &Options) -> Scraper {
 pub fn app_state(options: &Options) -> Arc<server::AppState> {
     Arc::new(server::AppState::new(
         scraper(options),
+        options.settings.health_model.get(&options.settings),
         options.telemetry_path.clone(),
         options.max_requests,
     ))

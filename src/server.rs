@@ -21,6 +21,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Shared state of the HTTP handlers.
 pub struct AppState {
     pub scraper: Scraper,
+    pub health: Arc<crate::health::Health>,
     pub telemetry_path: String,
     /// `--web.max-requests`; `None` when unlimited.
     scrape_permits: Option<Semaphore>,
@@ -29,10 +30,16 @@ pub struct AppState {
 
 impl AppState {
     /// State for serving `scraper` at `telemetry_path` with at most `max_requests` parallel scrapes (0: no limit).
-    pub fn new(scraper: Scraper, telemetry_path: String, max_requests: usize) -> Self {
+    pub fn new(
+        scraper: Scraper,
+        health: Arc<crate::health::Health>,
+        telemetry_path: String,
+        max_requests: usize,
+    ) -> Self {
         let scrape_permits = (max_requests > 0).then(|| Semaphore::new(max_requests));
         Self {
             scraper,
+            health,
             telemetry_path,
             scrape_permits,
             max_requests,
@@ -55,7 +62,54 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(landing))
         .route(&telemetry_path, get(metrics))
+        .route("/health", get(health))
+        .route("/health/live", get(health_live))
+        .route("/health/ready", get(health_ready))
         .with_state(state)
+}
+
+/// A draft-06 health document: its media type, no caching (it is a live status), and 503 for
+/// fail.
+fn health_response(status: crate::health::Status, body: bytes::Bytes) -> Response {
+    let code = if status == crate::health::Status::Fail {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        code,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/health+json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let report = state.health.report();
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    let body = if state.health.may_see_details(auth) {
+        report.full.clone()
+    } else {
+        report.summary.clone()
+    };
+    health_response(report.status, body)
+}
+
+async fn health_live(State(state): State<Arc<AppState>>) -> Response {
+    health_response(crate::health::Status::Pass, state.health.live())
+}
+
+async fn health_ready(State(state): State<Arc<AppState>>) -> Response {
+    let (status, body) = state.health.ready();
+    health_response(status, body)
 }
 
 async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {

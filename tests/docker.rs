@@ -776,3 +776,60 @@ fn docker_over_tls_with_client_certificates() {
     );
     assert!(!has_container(&series, &name));
 }
+
+#[test]
+fn health_reports_docker_and_container_health_checks() {
+    let scope = Scope::new("healthz");
+    scope.run(
+        "bad",
+        &[
+            "--health-cmd",
+            "false",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+        ],
+        &["sleep", "1000"],
+    );
+    scope.run("plain", &[], &["sleep", "1000"]);
+    let name = scope.name("bad");
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            "docker:\n  include_labels: ['hale.test.run={}']\nhealth:\n  interval: 200ms\n  consecutive: 1\n  container_health: {{critical: true}}\n  disk: {{warn: 101, fail: 102, critical: true}}\n  memory: {{warn: 101, fail: 102, critical: true}}\n  fd: {{warn: 101, fail: 102, critical: true}}\n",
+            scope.run
+        ),
+    )
+    .unwrap();
+    let hale = Hale::start(&[&format!("--config={}", config.path().display())]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let doc = loop {
+        let reply = get(&hale.url("/health"), None);
+        let doc: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        let bad = doc["checks"]["container:health"].as_array().and_then(|a| {
+            a.iter()
+                .find(|c| c["componentId"] == name.as_str())
+                .cloned()
+        });
+        if bad.is_some_and(|c| c["status"] == "fail") {
+            assert_eq!(
+                reply.status, 503,
+                "a critical unhealthy container fails /health"
+            );
+            break doc;
+        }
+        assert!(std::time::Instant::now() < deadline, "{doc:#}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let docker = &doc["checks"]["docker:responseTime"][0];
+    assert_eq!(docker["status"], "pass", "{docker}");
+    assert_eq!(docker["observedUnit"], "ms");
+    assert_eq!(docker["componentId"], "unix:///var/run/docker.sock");
+    // Only containers with a health check are listed.
+    let listed = doc["checks"]["container:health"].as_array().unwrap();
+    assert!(!listed
+        .iter()
+        .any(|c| c["componentId"] == scope.name("plain").as_str()));
+}

@@ -38,7 +38,14 @@ async fn scrapes_over_the_limit_get_503() {
         vec![("gate", gate as Arc<dyn Collector>)],
         Duration::from_secs(30),
     );
-    let router = app(Arc::new(AppState::new(scraper, "/metrics".into(), 1)));
+    let settings = hale::collector::Settings::with_defaults(hale::paths::HostPaths::default());
+    let health = hale::health::Health::start(&settings);
+    let router = app(Arc::new(AppState::new(
+        scraper,
+        health,
+        "/metrics".into(),
+        1,
+    )));
 
     let first = tokio::spawn(common::request(router.clone(), "/metrics", None));
     tokio::task::spawn_blocking(move || started_rx.recv().unwrap())

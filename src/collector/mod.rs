@@ -17,6 +17,7 @@ pub mod diskstats;
 pub mod docker;
 pub mod filefd;
 pub mod filesystem;
+pub mod health;
 pub mod loadavg;
 pub mod meminfo;
 pub mod netdev;
@@ -106,10 +107,9 @@ pub const SPECS: &[Spec] = &[
         enabled_by_default: true,
         help: "Docker containers: state, health, restarts (hale_container_*) and cAdvisor's container_* resources",
         build: |s| {
-            Arc::new(docker::Docker::new(crate::docker::Watcher::start(
-                s.docker.clone(),
-                s.paths.clone(),
-            )))
+            Arc::new(docker::Docker::new(
+                s.docker_watcher.get(&s.docker, &s.paths),
+            ))
         },
     },
     Spec {
@@ -123,6 +123,12 @@ pub const SPECS: &[Spec] = &[
         enabled_by_default: true,
         help: "Filesystem space and inodes (node_filesystem_*)",
         build: |s| Arc::new(filesystem::Filesystem::new(s)),
+    },
+    Spec {
+        name: "health",
+        enabled_by_default: true,
+        help: "/health checks and probes as metrics (hale_health_status, hale_probe_*)",
+        build: |s| Arc::new(health::HealthMetrics::new(s.health_model.get(s))),
     },
     Spec {
         name: "loadavg",
@@ -226,6 +232,11 @@ pub struct Settings {
     pub netdev_devices: DeviceFilter,
     pub process_names: Arc<Vec<ProcessMatcher>>,
     pub docker: crate::docker::DockerConfig,
+    pub docker_watcher: crate::docker::SharedWatcher,
+    pub health: crate::health::HealthConfig,
+    /// Whether `/health` checks Docker (the docker collector is enabled).
+    pub health_docker: bool,
+    pub health_model: crate::health::SharedHealth,
 }
 
 impl Settings {
@@ -241,6 +252,10 @@ impl Settings {
             netdev_devices: DeviceFilter::Exclude(re(DEFAULT_NETDEV_EXCLUDE)),
             process_names: Arc::new(Vec::new()),
             docker: crate::docker::DockerConfig::default(),
+            docker_watcher: crate::docker::SharedWatcher::default(),
+            health: crate::health::HealthConfig::default(),
+            health_docker: true,
+            health_model: crate::health::SharedHealth::default(),
         }
     }
 }

@@ -285,5 +285,7 @@ pub fn fixture_args() -> Vec<String> {
         format!("--config={dir}/config.yml"),
         // Containers come from a real engine (tests/docker.rs), not from the fixture tree.
         "--no-collector.docker".to_string(),
+        // /health's sample is timed and includes the real disks; tests/health.rs covers it.
+        "--no-collector.health".to_string(),
     ]
 }

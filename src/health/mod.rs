@@ -1,0 +1,982 @@
+//! `/health` in the format of draft-inadarei-api-health-check-06 (`application/health+json`).
+//!
+//! A background sampler reads the host every `health.interval` through the same collectors
+//! `/metrics` uses (so the same exclusions and stuck-mount protection apply), the Docker
+//! snapshot, and the probes' last results; turns them into checks keyed `component:measurement`
+//! against the configured warn/fail thresholds; debounces each check (a new status must hold for
+//! `consecutive` samples before it is reported, both ways, so the endpoint does not flap); and
+//! renders the JSON once. Requests answer from that rendering without touching the host.
+//!
+//! The overall status is the worst of the critical checks; a non-critical check can make it
+//! `warn` at most. HTTP status: 200 for pass and warn, 503 for fail.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::collector::{Collector, Settings};
+use crate::docker::{Connection, Health as ContainerHealth, Watcher};
+use crate::metric::MetricFamily;
+
+pub mod probe;
+
+pub use probe::ProbeConfig;
+
+/// A check's or the service's status, ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub const ALL: [Status; 3] = [Status::Pass, Status::Warn, Status::Fail];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// Warn and fail levels of a utilization, in percent, and whether it counts for the overall
+/// status.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    pub warn: f64,
+    pub fail: f64,
+    pub critical: bool,
+}
+
+impl Threshold {
+    const fn new(warn: f64, fail: f64, critical: bool) -> Self {
+        Self {
+            warn,
+            fail,
+            critical,
+        }
+    }
+
+    fn status(&self, value: f64) -> Status {
+        if value >= self.fail {
+            Status::Fail
+        } else if value >= self.warn {
+            Status::Warn
+        } else {
+            Status::Pass
+        }
+    }
+}
+
+/// Docker's response time levels; an engine hale cannot reach fails.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerThreshold {
+    #[serde(deserialize_with = "crate::config::positive_duration")]
+    pub warn: Duration,
+    #[serde(deserialize_with = "crate::config::positive_duration")]
+    pub fail: Duration,
+    pub critical: bool,
+}
+
+/// Whether container health checks count for the overall status.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerThreshold {
+    pub critical: bool,
+}
+
+/// The `health:` section of the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    #[serde(deserialize_with = "crate::config::positive_duration")]
+    pub interval: Duration,
+    /// Samples a new status must hold before it is reported (1: at once).
+    pub consecutive: u32,
+    /// `serviceId`; default: the host name.
+    pub service_id: Option<String>,
+    /// `description`; default: "hale on <host name>".
+    pub description: Option<String>,
+    /// When false, clients without the details token see only the top-level status.
+    pub show_details: bool,
+    /// A file holding the bearer token that unlocks details when `show_details` is false.
+    pub details_token_file: Option<PathBuf>,
+    pub cpu: Threshold,
+    pub memory: Threshold,
+    pub swap: Threshold,
+    pub disk: Threshold,
+    pub fd: Threshold,
+    pub docker: DockerThreshold,
+    pub container_health: ContainerThreshold,
+    pub probes: Vec<ProbeConfig>,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(15),
+            consecutive: 3,
+            service_id: None,
+            description: None,
+            show_details: true,
+            details_token_file: None,
+            cpu: Threshold::new(85.0, 95.0, false),
+            memory: Threshold::new(85.0, 95.0, true),
+            swap: Threshold::new(50.0, 90.0, false),
+            disk: Threshold::new(85.0, 95.0, true),
+            fd: Threshold::new(80.0, 90.0, true),
+            docker: DockerThreshold {
+                warn: Duration::from_secs(1),
+                fail: Duration::from_secs(5),
+                critical: true,
+            },
+            container_health: ContainerThreshold { critical: false },
+            probes: Vec::new(),
+        }
+    }
+}
+
+/// One object of a `checks` array, before debouncing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub key: String,
+    pub component_id: String,
+    pub component_type: &'static str,
+    pub value: f64,
+    pub unit: &'static str,
+    pub status: Status,
+    pub output: Option<String>,
+    pub critical: bool,
+    pub affected: Vec<String>,
+}
+
+/// The latest sample, rendered.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Whether a sample has been taken at all.
+    pub sampled: bool,
+    pub status: Status,
+    pub checks: Vec<Check>,
+    /// The whole document, and the top-level-only one.
+    pub full: Bytes,
+    pub summary: Bytes,
+}
+
+/// A probe's last outcome, for the metrics.
+pub type ProbeResults = Vec<(String, probe::Outcome)>;
+
+/// The health model: the latest report, the probes' results, and how to render.
+pub struct Health {
+    config: HealthConfig,
+    service_id: String,
+    description: String,
+    token: Option<String>,
+    report: Mutex<Arc<Report>>,
+    probes: Mutex<HashMap<String, probe::Outcome>>,
+}
+
+/// The one health model of a hale process, started by its first user.
+#[derive(Clone, Default)]
+pub struct SharedHealth(Arc<std::sync::OnceLock<Arc<Health>>>);
+
+impl SharedHealth {
+    /// The model, started (sampler and probes on the current runtime) by the first caller.
+    pub fn get(&self, settings: &Settings) -> Arc<Health> {
+        Arc::clone(self.0.get_or_init(|| Health::start(settings)))
+    }
+}
+
+impl std::fmt::Debug for SharedHealth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedHealth")
+    }
+}
+
+/// What the sampler reads.
+struct Sources {
+    cpu: Arc<dyn Collector>,
+    meminfo: Arc<dyn Collector>,
+    filesystem: Arc<dyn Collector>,
+    filefd: Arc<dyn Collector>,
+    processes: Arc<dyn Collector>,
+    docker: Option<Arc<Watcher>>,
+    uptime: PathBuf,
+}
+
+impl Health {
+    /// Builds the model and starts its sampler and probes. Errors reading the token file are
+    /// reported at start-up by [`HealthConfig::check`]; here an unreadable file locks details.
+    pub fn start(settings: &Settings) -> Arc<Health> {
+        let config = settings.health.clone();
+        let host = rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
+        let token = config
+            .details_token_file
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        let health = Arc::new(Health {
+            service_id: config.service_id.clone().unwrap_or_else(|| host.clone()),
+            description: config
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("hale on {host}")),
+            token,
+            report: Mutex::new(Arc::new(Report {
+                sampled: false,
+                status: Status::Warn,
+                checks: Vec::new(),
+                full: Bytes::new(),
+                summary: Bytes::new(),
+            })),
+            probes: Mutex::new(HashMap::new()),
+            config,
+        });
+        let first = health.render(&[], Status::Warn, Some("no sample taken yet"), "");
+        health.publish(false, Status::Warn, Vec::new(), first);
+        let spec = |name: &str| {
+            crate::collector::SPECS
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| (s.build)(settings))
+        };
+        let sources = match (
+            spec("cpu"),
+            spec("meminfo"),
+            spec("filesystem"),
+            spec("filefd"),
+            spec("processes"),
+        ) {
+            (Some(cpu), Some(meminfo), Some(filesystem), Some(filefd), Some(processes)) => {
+                Some(Sources {
+                    cpu,
+                    meminfo,
+                    filesystem,
+                    filefd,
+                    processes,
+                    docker: settings.health_docker.then(|| {
+                        settings
+                            .docker_watcher
+                            .get(&settings.docker, &settings.paths)
+                    }),
+                    uptime: settings.paths.proc("uptime"),
+                })
+            }
+            _ => None,
+        };
+        if let (Ok(handle), Some(sources)) = (tokio::runtime::Handle::try_current(), sources) {
+            for p in health.config.probes.clone() {
+                handle.spawn(Arc::clone(&health).probe_loop(p));
+            }
+            handle.spawn(Arc::clone(&health).sample_loop(Arc::new(sources)));
+        }
+        health
+    }
+
+    /// The latest report.
+    pub fn report(&self) -> Arc<Report> {
+        Arc::clone(&self.report.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The probes' last outcomes, by name, in config order.
+    pub fn probe_results(&self) -> ProbeResults {
+        let results = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+        self.config
+            .probes
+            .iter()
+            .filter_map(|p| results.get(&p.name).map(|o| (p.name.clone(), o.clone())))
+            .collect()
+    }
+
+    /// Whether `authorization` (the header's value) carries the details token. Compared in
+    /// constant time.
+    pub fn may_see_details(&self, authorization: Option<&[u8]>) -> bool {
+        if self.config.show_details {
+            return true;
+        }
+        let (Some(token), Some(header)) = (&self.token, authorization) else {
+            return false;
+        };
+        let Some(given) = header.strip_prefix(b"Bearer ") else {
+            return false;
+        };
+        use subtle::ConstantTimeEq;
+        given.ct_eq(token.as_bytes()).into()
+    }
+
+    /// `/health/live`: the process answers.
+    pub fn live(&self) -> Bytes {
+        self.render_top(Status::Pass, None, "/health/live")
+    }
+
+    /// `/health/ready`: a sample was taken and no critical check fails.
+    pub fn ready(&self) -> (Status, Bytes) {
+        let report = self.report();
+        let (status, output) = if !report.sampled {
+            (Status::Fail, Some("no sample taken yet".to_string()))
+        } else if let Some(c) = report
+            .checks
+            .iter()
+            .find(|c| c.critical && c.status == Status::Fail)
+        {
+            (
+                Status::Fail,
+                Some(format!("{} {} fails", c.key, c.component_id)),
+            )
+        } else {
+            (Status::Pass, None)
+        };
+        (
+            status,
+            self.render_top(status, output.as_deref(), "/health/ready"),
+        )
+    }
+
+    fn render_top(&self, status: Status, output: Option<&str>, link: &str) -> Bytes {
+        let mut doc = self.top(status, output, link);
+        doc.remove("checks");
+        Bytes::from(serde_json::to_vec(&Value::Object(doc)).unwrap_or_default())
+    }
+
+    fn top(&self, status: Status, output: Option<&str>, link: &str) -> Map<String, Value> {
+        let version = env!("CARGO_PKG_VERSION");
+        let mut doc = Map::new();
+        doc.insert("status".into(), json!(status.as_str()));
+        doc.insert(
+            "version".into(),
+            json!(version.split('.').next().unwrap_or("0")),
+        );
+        doc.insert(
+            "releaseId".into(),
+            json!(format!("{version}+{}", env!("HALE_REVISION"))),
+        );
+        doc.insert("serviceId".into(), json!(self.service_id));
+        doc.insert("description".into(), json!(self.description));
+        if let (Some(o), false) = (output, status == Status::Pass) {
+            doc.insert("output".into(), json!(o));
+        }
+        doc.insert("links".into(), json!({ "self": link }));
+        doc
+    }
+
+    /// Renders the full document and the summary.
+    fn render(
+        &self,
+        checks: &[Check],
+        status: Status,
+        output: Option<&str>,
+        time: &str,
+    ) -> (Bytes, Bytes) {
+        let mut doc = self.top(status, output, "/health");
+        doc.insert(
+            "notes".into(),
+            json!([format!(
+                "sampled every {:?}; a status must hold for {} samples to change",
+                self.config.interval, self.config.consecutive
+            )]),
+        );
+        let summary = Bytes::from(
+            serde_json::to_vec(&Value::Object({
+                let mut s = doc.clone();
+                s.remove("notes");
+                s
+            }))
+            .unwrap_or_default(),
+        );
+        let mut by_key: Map<String, Value> = Map::new();
+        for c in checks {
+            let mut o = Map::new();
+            o.insert("componentId".into(), json!(c.component_id));
+            o.insert("componentType".into(), json!(c.component_type));
+            o.insert("observedValue".into(), json!(c.value));
+            o.insert("observedUnit".into(), json!(c.unit));
+            o.insert("status".into(), json!(c.status.as_str()));
+            o.insert("time".into(), json!(time));
+            if let (Some(out), false) = (&c.output, c.status == Status::Pass) {
+                o.insert("output".into(), json!(out));
+            }
+            if !c.affected.is_empty() {
+                o.insert("affectedEndpoints".into(), json!(c.affected));
+            }
+            if let Value::Array(a) = by_key
+                .entry(c.key.clone())
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                a.push(Value::Object(o));
+            }
+        }
+        doc.insert("checks".into(), Value::Object(by_key));
+        let full = Bytes::from(serde_json::to_vec(&Value::Object(doc)).unwrap_or_default());
+        (full, summary)
+    }
+
+    fn publish(
+        &self,
+        sampled: bool,
+        status: Status,
+        checks: Vec<Check>,
+        (full, summary): (Bytes, Bytes),
+    ) {
+        *self.report.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(Report {
+            sampled,
+            status,
+            checks,
+            full,
+            summary,
+        });
+    }
+
+    async fn probe_loop(self: Arc<Self>, p: ProbeConfig) {
+        let mut tick = tokio::time::interval(p.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let outcome = p.run().await;
+            if let Some(e) = &outcome.error {
+                tracing::debug!(probe = p.name, error = e, "probe failed");
+            }
+            self.probes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(p.name.clone(), outcome);
+        }
+    }
+
+    async fn sample_loop(self: Arc<Self>, sources: Arc<Sources>) {
+        let mut tick = tokio::time::interval(self.config.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sampler = Sampler::default();
+        loop {
+            tick.tick().await;
+            let s = Arc::clone(&sources);
+            let Ok(families) = tokio::task::spawn_blocking(move || read_host(&s)).await else {
+                continue;
+            };
+            let mut raw = sampler.host_checks(&self.config, &families, &sources.uptime);
+            if let Some(w) = &sources.docker {
+                raw.extend(docker_checks(&self.config, w));
+            }
+            raw.extend(self.probe_checks());
+            let checks = sampler.debounce(raw, self.config.consecutive.max(1));
+            let status = overall(&checks);
+            let output = (status != Status::Pass).then(|| {
+                checks
+                    .iter()
+                    .filter(|c| c.status != Status::Pass)
+                    .map(|c| format!("{} {}: {}", c.key, c.component_id, c.status.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            let time = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            let rendered = self.render(&checks, status, output.as_deref(), &time);
+            self.publish(true, status, checks, rendered);
+        }
+    }
+
+    fn probe_checks(&self) -> Vec<Check> {
+        let results = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+        self.config
+            .probes
+            .iter()
+            .filter_map(|p| {
+                let o = results.get(&p.name)?;
+                Some(Check {
+                    key: format!("{}:responseTime", p.name),
+                    component_id: p.target(),
+                    component_type: "component",
+                    value: round(o.duration.as_secs_f64() * 1000.0),
+                    unit: "ms",
+                    status: if o.success {
+                        Status::Pass
+                    } else {
+                        Status::Fail
+                    },
+                    output: o.error.clone(),
+                    critical: p.critical,
+                    affected: Vec::new(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The worst critical status; non-critical checks count as warn at most.
+pub fn overall(checks: &[Check]) -> Status {
+    checks
+        .iter()
+        .map(|c| {
+            if c.critical {
+                c.status
+            } else {
+                c.status.min(Status::Warn)
+            }
+        })
+        .max()
+        .unwrap_or(Status::Pass)
+}
+
+fn round(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// Reads the host through the collectors; a failing collector contributes nothing.
+fn read_host(s: &Sources) -> Vec<MetricFamily> {
+    let mut out = Vec::new();
+    for c in [&s.cpu, &s.meminfo, &s.filesystem, &s.filefd, &s.processes] {
+        let mut fams = Vec::new();
+        if c.collect(&mut fams).is_ok() {
+            out.extend(fams);
+        }
+    }
+    out
+}
+
+fn family<'a>(fams: &'a [MetricFamily], name: &str) -> Option<&'a MetricFamily> {
+    fams.iter().find(|f| f.name == name)
+}
+
+fn single(fams: &[MetricFamily], name: &str) -> Option<f64> {
+    family(fams, name)
+        .and_then(|f| f.samples.first())
+        .map(|s| s.value.as_f64())
+}
+
+fn label<'a>(s: &'a crate::metric::Sample, key: &str) -> &'a str {
+    s.labels
+        .iter()
+        .find(|(k, _)| k == key)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// The debouncing state and the CPU counters of the last sample.
+#[derive(Default)]
+struct Sampler {
+    last_cpu: Option<(f64, f64)>,
+    reported: HashMap<(String, String), Debounce>,
+}
+
+/// A check's reported status, and a different one waiting to be confirmed.
+#[derive(Debug, Clone, Copy)]
+struct Debounce {
+    current: Status,
+    candidate: Status,
+    count: u32,
+}
+
+impl Debounce {
+    fn observe(&mut self, raw: Status, needed: u32) -> Status {
+        if raw == self.current {
+            self.candidate = raw;
+            self.count = 0;
+        } else {
+            if raw == self.candidate {
+                self.count += 1;
+            } else {
+                self.candidate = raw;
+                self.count = 1;
+            }
+            if self.count >= needed {
+                self.current = raw;
+                self.count = 0;
+            }
+        }
+        self.current
+    }
+}
+
+impl Sampler {
+    /// Applies debouncing: a component seen for the first time reports its raw status.
+    fn debounce(&mut self, raw: Vec<Check>, needed: u32) -> Vec<Check> {
+        let mut seen = HashMap::new();
+        let out = raw
+            .into_iter()
+            .map(|mut c| {
+                let key = (c.key.clone(), c.component_id.clone());
+                let d = self.reported.remove(&key).map_or_else(
+                    || Debounce {
+                        current: c.status,
+                        candidate: c.status,
+                        count: 0,
+                    },
+                    |mut d| {
+                        d.observe(c.status, needed);
+                        d
+                    },
+                );
+                if d.current != c.status {
+                    c.output = Some(format!(
+                        "{} (now {}, reported {} until it holds for {} samples)",
+                        c.output.as_deref().unwrap_or("changing"),
+                        c.status.as_str(),
+                        d.current.as_str(),
+                        needed
+                    ));
+                }
+                c.status = d.current;
+                seen.insert(key, d);
+                c
+            })
+            .collect();
+        // Components that disappeared (an unmounted disk, a removed container) are forgotten.
+        self.reported = seen;
+        out
+    }
+
+    fn host_checks(
+        &mut self,
+        cfg: &HealthConfig,
+        fams: &[MetricFamily],
+        uptime: &std::path::Path,
+    ) -> Vec<Check> {
+        let mut checks = Vec::new();
+        let util = |key: &str, id: String, value: f64, t: &Threshold, affected: Vec<String>| {
+            let status = t.status(value);
+            Check {
+                key: key.to_string(),
+                component_id: id,
+                component_type: "system",
+                value: round(value),
+                unit: "percent",
+                status,
+                output: (status != Status::Pass).then(|| {
+                    format!(
+                        "{value:.1}% used (warn at {}%, fail at {}%)",
+                        t.warn, t.fail
+                    )
+                }),
+                critical: t.critical,
+                affected,
+            }
+        };
+        if let Some(cpu) = family(fams, "node_cpu") {
+            let (mut idle, mut total) = (0.0, 0.0);
+            for s in &cpu.samples {
+                let v = s.value.as_f64();
+                total += v;
+                if matches!(label(s, "mode"), "idle" | "iowait") {
+                    idle += v;
+                }
+            }
+            let (di, dt) = match self.last_cpu {
+                Some((pi, pt)) if total > pt => (idle - pi, total - pt),
+                _ => (idle, total),
+            };
+            self.last_cpu = Some((idle, total));
+            if dt > 0.0 {
+                checks.push(util(
+                    "cpu:utilization",
+                    "cpu".into(),
+                    100.0 * (1.0 - di / dt),
+                    &cfg.cpu,
+                    vec![],
+                ));
+            }
+        }
+        if let (Some(total), Some(avail)) = (
+            single(fams, "node_memory_MemTotal"),
+            single(fams, "node_memory_MemAvailable"),
+        ) {
+            if total > 0.0 {
+                checks.push(util(
+                    "memory:utilization",
+                    "memory".into(),
+                    100.0 * (1.0 - avail / total),
+                    &cfg.memory,
+                    vec![],
+                ));
+            }
+        }
+        if let (Some(total), Some(free)) = (
+            single(fams, "node_memory_SwapTotal"),
+            single(fams, "node_memory_SwapFree"),
+        ) {
+            let used = if total > 0.0 {
+                100.0 * (1.0 - free / total)
+            } else {
+                0.0
+            };
+            checks.push(util(
+                "swap:utilization",
+                "swap".into(),
+                used,
+                &cfg.swap,
+                vec![],
+            ));
+        }
+        if let (Some(size), Some(avail)) = (
+            family(fams, "node_filesystem_size"),
+            family(fams, "node_filesystem_avail"),
+        ) {
+            for s in &size.samples {
+                let mount = label(s, "mountpoint");
+                let total = s.value.as_f64();
+                let Some(a) = avail
+                    .samples
+                    .iter()
+                    .find(|a| label(a, "mountpoint") == mount)
+                else {
+                    continue;
+                };
+                if total > 0.0 {
+                    let used = 100.0 * (1.0 - a.value.as_f64() / total);
+                    checks.push(util(
+                        "disk:utilization",
+                        mount.to_string(),
+                        used,
+                        &cfg.disk,
+                        vec![],
+                    ));
+                }
+            }
+        }
+        if let (Some(alloc), Some(max)) = (
+            single(fams, "node_filefd_allocated"),
+            single(fams, "node_filefd_maximum"),
+        ) {
+            if max > 0.0 {
+                checks.push(util(
+                    "fd:utilization",
+                    "system".into(),
+                    100.0 * alloc / max,
+                    &cfg.fd,
+                    vec![],
+                ));
+            }
+        }
+        if let Some(ratio) = family(fams, "namedprocess_namegroup_worst_fd_ratio") {
+            for s in &ratio.samples {
+                let group = label(s, "groupname");
+                checks.push(util(
+                    "fd:utilization",
+                    format!("process:{group}"),
+                    100.0 * s.value.as_f64(),
+                    &cfg.fd,
+                    vec![],
+                ));
+            }
+        }
+        if let Ok(text) = std::fs::read_to_string(uptime) {
+            if let Some(up) = text
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+            {
+                checks.push(Check {
+                    key: "uptime".into(),
+                    component_id: "system".into(),
+                    component_type: "system",
+                    value: round(up),
+                    unit: "s",
+                    status: Status::Pass,
+                    output: None,
+                    critical: false,
+                    affected: vec![],
+                });
+            }
+        }
+        checks
+    }
+}
+
+/// `docker:responseTime` and one `container:health` per container with a health check.
+fn docker_checks(cfg: &HealthConfig, watcher: &Watcher) -> Vec<Check> {
+    let snap = watcher.snapshot();
+    let t = cfg.docker;
+    let mut checks = Vec::new();
+    let (status, value, output) = match (&snap.connection, snap.response_time) {
+        (Connection::Up, Some(rt)) => {
+            let status = if rt >= t.fail {
+                Status::Fail
+            } else if rt >= t.warn {
+                Status::Warn
+            } else {
+                Status::Pass
+            };
+            (
+                status,
+                rt.as_secs_f64() * 1000.0,
+                Some(format!("listing containers took {rt:?}")),
+            )
+        }
+        (Connection::Down(reason), _) => (
+            Status::Fail,
+            0.0,
+            Some(format!("Docker unreachable: {reason}")),
+        ),
+        _ => (
+            Status::Warn,
+            0.0,
+            Some("not connected to Docker yet".into()),
+        ),
+    };
+    checks.push(Check {
+        key: "docker:responseTime".into(),
+        component_id: watcher.config().host(),
+        component_type: "datastore",
+        value: round(value),
+        unit: "ms",
+        status,
+        output,
+        critical: t.critical,
+        affected: if status == Status::Fail {
+            vec!["/metrics".into()]
+        } else {
+            vec![]
+        },
+    });
+    for c in snap.containers.values() {
+        let status = match c.health {
+            ContainerHealth::None => continue,
+            ContainerHealth::Healthy => Status::Pass,
+            ContainerHealth::Starting => Status::Warn,
+            ContainerHealth::Unhealthy => Status::Fail,
+        };
+        checks.push(Check {
+            key: "container:health".into(),
+            component_id: c.name.clone(),
+            component_type: "component",
+            value: if status == Status::Pass { 1.0 } else { 0.0 },
+            unit: "boolean",
+            status,
+            output: Some(format!("health check {}", c.health.as_str())),
+            critical: cfg.container_health.critical,
+            affected: vec![],
+        });
+    }
+    checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(status: Status, critical: bool) -> Check {
+        Check {
+            key: "k".into(),
+            component_id: "c".into(),
+            component_type: "system",
+            value: 0.0,
+            unit: "percent",
+            status,
+            output: None,
+            critical,
+            affected: vec![],
+        }
+    }
+
+    #[test]
+    fn non_critical_checks_warn_at_most() {
+        assert_eq!(overall(&[check(Status::Fail, false)]), Status::Warn);
+        assert_eq!(overall(&[check(Status::Fail, true)]), Status::Fail);
+        assert_eq!(overall(&[]), Status::Pass);
+    }
+
+    /// A procfs holding only a meminfo with this much memory available of 1000 MiB.
+    fn meminfo(dir: &std::path::Path, available_mib: u64) {
+        std::fs::write(
+            dir.join("meminfo"),
+            format!(
+                "MemTotal:       1024000 kB\nMemFree:          10000 kB\nMemAvailable:   {} kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n",
+                available_mib * 1024
+            ),
+        )
+        .unwrap();
+    }
+
+    fn memory_status(sampler: &mut Sampler, collector: &dyn Collector, needed: u32) -> Check {
+        let mut fams = Vec::new();
+        collector.collect(&mut fams).unwrap();
+        let checks = sampler.host_checks(
+            &HealthConfig::default(),
+            &fams,
+            std::path::Path::new("/nonexistent"),
+        );
+        let checks = sampler.debounce(checks, needed);
+        checks
+            .into_iter()
+            .find(|c| c.key == "memory:utilization")
+            .expect("memory check")
+    }
+
+    #[test]
+    fn memory_thresholds_through_a_proc_tree_with_hysteresis() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths =
+            crate::paths::HostPaths::new(dir.path().into(), "/sys".into(), "/".into()).unwrap();
+        let collector = crate::collector::meminfo::Meminfo::new(paths);
+        let mut sampler = Sampler::default();
+        // Defaults: warn at 85 %, fail at 95 %; 3 samples to change.
+        meminfo(dir.path(), 500); // 50 % used
+        let c = memory_status(&mut sampler, &collector, 3);
+        assert_eq!((c.status, c.value), (Status::Pass, 50.0));
+        assert!(c.critical);
+        meminfo(dir.path(), 100); // 90 %: warn, but not yet
+        assert_eq!(
+            memory_status(&mut sampler, &collector, 3).status,
+            Status::Pass
+        );
+        meminfo(dir.path(), 20); // 98 %: fail, the streak starts again
+        let c = memory_status(&mut sampler, &collector, 3);
+        assert_eq!(c.status, Status::Pass);
+        assert!(c.output.as_deref().unwrap().contains("now fail"), "{c:?}");
+        assert_eq!(
+            memory_status(&mut sampler, &collector, 3).status,
+            Status::Pass
+        );
+        let c = memory_status(&mut sampler, &collector, 3);
+        assert_eq!(c.status, Status::Fail, "third fail sample");
+        assert!(c.output.as_deref().unwrap().contains("98.0% used"), "{c:?}");
+        // Clearing takes as long.
+        meminfo(dir.path(), 800);
+        assert_eq!(
+            memory_status(&mut sampler, &collector, 3).status,
+            Status::Fail
+        );
+        assert_eq!(
+            memory_status(&mut sampler, &collector, 3).status,
+            Status::Fail
+        );
+        let c = memory_status(&mut sampler, &collector, 3);
+        assert_eq!((c.status, c.output), (Status::Pass, None));
+        // Warn on its own, confirmed at once with consecutive = 1.
+        meminfo(dir.path(), 100);
+        assert_eq!(
+            memory_status(&mut sampler, &collector, 1).status,
+            Status::Warn
+        );
+    }
+
+    #[test]
+    fn debounce_needs_consecutive_samples_both_ways() {
+        let mut d = Debounce {
+            current: Status::Pass,
+            candidate: Status::Pass,
+            count: 0,
+        };
+        assert_eq!(d.observe(Status::Fail, 3), Status::Pass);
+        assert_eq!(d.observe(Status::Fail, 3), Status::Pass);
+        // An interruption starts the count again.
+        assert_eq!(d.observe(Status::Pass, 3), Status::Pass);
+        assert_eq!(d.observe(Status::Fail, 3), Status::Pass);
+        assert_eq!(d.observe(Status::Fail, 3), Status::Pass);
+        assert_eq!(d.observe(Status::Fail, 3), Status::Fail);
+        assert_eq!(d.observe(Status::Pass, 3), Status::Fail);
+        assert_eq!(d.observe(Status::Pass, 3), Status::Fail);
+        assert_eq!(d.observe(Status::Pass, 3), Status::Pass);
+    }
+}
