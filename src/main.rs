@@ -13,9 +13,11 @@ fn main() -> ExitCode {
         return match Config::load(file) {
             Ok(config) => {
                 println!(
-                    "{}: valid ({} process group matcher(s))",
+                    "{}: valid ({} process group matcher(s), {} health probe(s), Docker at {})",
                     file.display(),
-                    config.process_names.len()
+                    config.process_names.len(),
+                    config.health.probes.len(),
+                    config.docker.host()
                 );
                 ExitCode::SUCCESS
             }

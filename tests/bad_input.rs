@@ -26,7 +26,8 @@ fn check_config_accepts_a_valid_file() {
     let f = config_file("process_names:\n  - comm: [sshd]\n  - name: 'java:{{.Matches.app}}'\n    cmdline: ['-jar (?P<app>\\S+)']\n");
     let out = hale(&["check-config", f.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("valid (2 process group matcher(s))"));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("valid (2 process group matcher(s), 0 health probe(s)"));
 }
 
 #[test]
@@ -141,4 +142,28 @@ fn an_address_in_use_is_a_clear_error() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn serve_refuses_an_unreadable_or_empty_details_token_file() {
+    let empty = config_file("");
+    for (path, reason) in [
+        ("/nonexistent/token", "No such file"),
+        (empty.path().to_str().unwrap(), "the file is empty"),
+    ] {
+        let f = config_file(&format!(
+            "health:\n  show_details: false\n  details_token_file: {path}\n"
+        ));
+        let out = hale(&[
+            "--web.listen-address=127.0.0.1:0",
+            "--config",
+            f.path().to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(
+            err.contains("health.details_token_file") && err.contains(reason),
+            "{err}"
+        );
+    }
 }

@@ -170,6 +170,8 @@ pub struct Report {
     /// The whole document, and the top-level-only one.
     pub full: Bytes,
     pub summary: Bytes,
+    /// `/health/ready`'s status and document for this sample.
+    pub ready: (Status, Bytes),
 }
 
 /// A probe's last outcome, for the metrics.
@@ -183,6 +185,7 @@ pub struct Health {
     token: Option<String>,
     report: Mutex<Arc<Report>>,
     probes: Mutex<HashMap<String, probe::Outcome>>,
+    live: std::sync::OnceLock<Bytes>,
 }
 
 /// The one health model of a hale process, started by its first user.
@@ -241,7 +244,9 @@ impl Health {
                 checks: Vec::new(),
                 full: Bytes::new(),
                 summary: Bytes::new(),
+                ready: (Status::Fail, Bytes::new()),
             })),
+            live: std::sync::OnceLock::new(),
             probes: Mutex::new(HashMap::new()),
             config,
         });
@@ -319,16 +324,21 @@ impl Health {
 
     /// `/health/live`: the process answers.
     pub fn live(&self) -> Bytes {
-        self.render_top(Status::Pass, None, "/health/live")
+        self.live
+            .get_or_init(|| self.render_top(Status::Pass, None, "/health/live"))
+            .clone()
     }
 
     /// `/health/ready`: a sample was taken and no critical check fails.
     pub fn ready(&self) -> (Status, Bytes) {
-        let report = self.report();
-        let (status, output) = if !report.sampled {
+        self.report().ready.clone()
+    }
+
+    /// Renders `/health/ready` for a sample (done once per sample, not per request).
+    fn render_ready(&self, sampled: bool, checks: &[Check]) -> (Status, Bytes) {
+        let (status, output) = if !sampled {
             (Status::Fail, Some("no sample taken yet".to_string()))
-        } else if let Some(c) = report
-            .checks
+        } else if let Some(c) = checks
             .iter()
             .find(|c| c.critical && c.status == Status::Fail)
         {
@@ -430,12 +440,14 @@ impl Health {
         checks: Vec<Check>,
         (full, summary): (Bytes, Bytes),
     ) {
+        let ready = self.render_ready(sampled, &checks);
         *self.report.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(Report {
             sampled,
             status,
             checks,
             full,
             summary,
+            ready,
         });
     }
 
@@ -877,6 +889,32 @@ mod tests {
             critical,
             affected: vec![],
         }
+    }
+
+    #[test]
+    fn bad_health_config_is_rejected() {
+        for bad in [
+            "interval: 0s",
+            "consecutive: -1",
+            "memory: {warn: 80}",
+            "probes: [{name: x}]",
+            "probes: [{name: x, tcp: 'a:1', timeout: 0s}]",
+            "probes: [{name: x, http: {url: 'http://a/', body_regex: '('}}]",
+            "probes: [{name: x, udp: 'a:1'}]",
+            "probes: [{name: x, command: {argv: [true]}}]",
+            "bogus: 1",
+        ] {
+            assert!(
+                serde_saphyr::from_str::<HealthConfig>(bad).is_err(),
+                "{bad} was accepted"
+            );
+        }
+        let ok: HealthConfig =
+            serde_saphyr::from_str("probes: [{name: db, tcp: '127.0.0.1:5432', critical: false}]")
+                .unwrap();
+        assert_eq!(ok.probes[0].target(), "tcp://127.0.0.1:5432");
+        assert!(!ok.probes[0].critical);
+        assert_eq!(ok.consecutive, 3);
     }
 
     #[test]
