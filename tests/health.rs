@@ -143,9 +143,11 @@ const QUIET: &str = "  disk: {warn: 101, fail: 102, critical: true}\n  fd: {warn
 fn thresholds_drive_status_and_http_code() {
     let proc = Proc::new();
     proc.memory_used(50);
+    // The fixture's process groups, for the per-group fd checks.
+    let groups = include_str!("fixtures/config.yml");
     let (hale, _config) = hale_on(
         &proc,
-        &format!("health:\n  interval: 100ms\n  consecutive: 1\n{QUIET}"),
+        &format!("{groups}\nhealth:\n  interval: 100ms\n  consecutive: 1\n{QUIET}"),
     );
     let doc = wait_health(&hale, "the first sample", |d| {
         check(d, "memory:utilization", "memory").is_some()
@@ -162,6 +164,11 @@ fn thresholds_drive_status_and_http_code() {
     ] {
         assert!(doc["checks"][key].is_array(), "{key} missing: {doc:#}");
     }
+    // nginx's 3 open fds of a 1024 limit (tests/fixtures/proc/4242).
+    let nginx = check(&doc, "fd:utilization", "process:nginx").expect("per-group fd check");
+    assert_eq!(nginx["observedValue"], 0.29);
+    assert!(check(&doc, "fd:utilization", "process:app:8080").is_some());
+    assert!(check(&doc, "fd:utilization", "system").is_some());
     let mem = check(&doc, "memory:utilization", "memory").unwrap();
     assert_eq!(mem["observedValue"], 50.0);
     assert_eq!(mem["observedUnit"], "percent");
@@ -421,4 +428,74 @@ fn details_can_be_restricted_to_a_token() {
     assert!(wrong.get("checks").is_none());
     let body = get(&hale.url("/health"), None).body;
     assert!(!body.contains("s3cret"));
+}
+
+#[test]
+fn http_probe_tls_verification_on_and_off() {
+    // A real TLS server with a self-signed certificate: OpenSSL's s_server answering HTTP.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir.path())
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .output()
+        .expect("openssl (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = common::free_port();
+    let _server = common::KillOnDrop(
+        std::process::Command::new("openssl")
+            .current_dir(dir.path())
+            .args([
+                "s_server", "-quiet", "-www", "-cert", "cert.pem", "-key", "key.pem",
+            ])
+            .args(["-accept", &format!("127.0.0.1:{port}")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let proc = Proc::new();
+    proc.memory_used(50);
+    let url = format!("https://127.0.0.1:{port}/");
+    let (hale, _config) = hale_on(
+        &proc,
+        &format!(
+            "health:\n  interval: 100ms\n  consecutive: 1\n{QUIET}  probes:\n    - {{name: strict, http: {{url: '{url}'}}, interval: 200ms, critical: false}}\n    - {{name: lax, http: {{url: '{url}', tls_verify: false}}, interval: 200ms, critical: false}}\n"
+        ),
+    );
+    let doc = wait_health(&hale, "both TLS probes, the lax one passing", |d| {
+        d["checks"]["strict:responseTime"].is_array()
+            && d["checks"]["lax:responseTime"][0]["status"] == "pass"
+    });
+    let strict = &doc["checks"]["strict:responseTime"][0];
+    assert_eq!(strict["status"], "fail", "{strict}");
+    assert!(
+        strict["output"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("certificate"),
+        "{strict}"
+    );
 }
