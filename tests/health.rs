@@ -499,3 +499,40 @@ fn http_probe_tls_verification_on_and_off() {
         "{strict}"
     );
 }
+
+#[test]
+fn a_hung_host_read_is_reported_not_frozen() {
+    let proc = Proc::new();
+    let meminfo = proc.0.path().join("meminfo");
+    std::fs::remove_file(&meminfo).ok();
+    // Reading a FIFO without a writer blocks, like a read stuck in the kernel.
+    let status = std::process::Command::new("mkfifo")
+        .arg(&meminfo)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let (hale, _config) = hale_on(
+        &proc,
+        &format!("health:\n  interval: 100ms\n  consecutive: 1\n{QUIET}"),
+    );
+    let doc = wait_health(&hale, "the stuck read reported", |d| {
+        d["checks"]["host:sampling"].is_array()
+    });
+    assert_eq!(doc["status"], "warn", "{doc:#}");
+    let (code, _) = health(&hale, "/health", None);
+    assert_eq!(code, 200);
+    // Unblock it: the stuck reader (already waiting in open) gets its data; then a regular file
+    // replaces the FIFO for the next reads.
+    {
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&meminfo)
+            .unwrap();
+        w.write_all(b"MemTotal: 1000 kB\nMemAvailable: 500 kB\n")
+            .unwrap();
+    }
+    proc.memory_used(50);
+    wait_health(&hale, "sampling again", |d| {
+        d["checks"]["host:sampling"].is_null() && check(d, "memory:utilization", "memory").is_some()
+    });
+}

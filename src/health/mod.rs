@@ -471,13 +471,42 @@ impl Health {
         let mut tick = tokio::time::interval(self.config.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut sampler = Sampler::default();
+        // A host read that hangs (a hung mount, a process stuck in the kernel) must not freeze
+        // /health on its last answer: it is waited for at most one interval per sample, never
+        // started twice, and reported as a warning until it returns.
+        let mut pending: Option<tokio::task::JoinHandle<Vec<MetricFamily>>> = None;
+        let mut stuck = 0u32;
         loop {
             tick.tick().await;
-            let s = Arc::clone(&sources);
-            let Ok(families) = tokio::task::spawn_blocking(move || read_host(&s)).await else {
-                continue;
+            let mut read = pending.take().unwrap_or_else(|| {
+                let s = Arc::clone(&sources);
+                tokio::task::spawn_blocking(move || read_host(&s))
+            });
+            let mut raw = match tokio::time::timeout(self.config.interval, &mut read).await {
+                Ok(families) => {
+                    stuck = 0;
+                    // A panicking collector (a hale bug) costs this sample's host checks.
+                    let families = families.unwrap_or_default();
+                    sampler.host_checks(&self.config, &families, &sources.uptime)
+                }
+                Err(_) => {
+                    stuck += 1;
+                    pending = Some(read);
+                    vec![Check {
+                        key: "host:sampling".into(),
+                        component_id: "system".into(),
+                        component_type: "system",
+                        value: f64::from(stuck),
+                        unit: "samples",
+                        status: Status::Warn,
+                        output: Some(format!(
+                            "reading the host has not returned for {stuck} sample(s); host checks unknown"
+                        )),
+                        critical: false,
+                        affected: vec![],
+                    }]
+                }
             };
-            let mut raw = sampler.host_checks(&self.config, &families, &sources.uptime);
             if let Some(w) = &sources.docker {
                 raw.extend(docker_checks(&self.config, w));
             }
