@@ -8,6 +8,7 @@ pub mod collector;
 pub mod config;
 pub mod docker;
 pub mod exposition;
+pub mod heal;
 pub mod health;
 pub mod landing;
 pub mod logging;

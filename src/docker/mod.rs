@@ -68,7 +68,8 @@ pub struct LabelSelector {
 }
 
 impl LabelSelector {
-    fn matches(&self, labels: &std::collections::HashMap<String, String>) -> bool {
+    /// Whether a container with these labels matches.
+    pub fn matches(&self, labels: &std::collections::HashMap<String, String>) -> bool {
         match (labels.get(&self.key), &self.value) {
             (Some(_), None) => true,
             (Some(v), Some(want)) => v == want,
