@@ -1,0 +1,444 @@
+//! The healing audit log: one SQLite file (WAL) holding every decision, the idempotency keys of
+//! alerts already acted on, and therefore the cooldowns, attempt counts and backoff, which are
+//! computed from the recorded decisions rather than kept anywhere else, so they survive a restart
+//! of hale and cannot disagree with the log.
+//!
+//! Durability: `synchronous=FULL`, so a decision is on disk when [`Audit::record`] returns; the
+//! webhook answers 2xx only after that. A hale killed with SIGKILL, or a machine losing power,
+//! loses no recorded decision, and the WAL makes the file readable again on the next open.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// What became of one alert for one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Executed,
+    Succeeded,
+    Failed,
+    DryRun,
+    SkippedDuplicate,
+    SkippedCooldown,
+    Denied,
+    GaveUp,
+    Cancelled,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Executed,
+        Outcome::Succeeded,
+        Outcome::Failed,
+        Outcome::DryRun,
+        Outcome::SkippedDuplicate,
+        Outcome::SkippedCooldown,
+        Outcome::Denied,
+        Outcome::GaveUp,
+        Outcome::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Executed => "executed",
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::DryRun => "dry_run",
+            Outcome::SkippedDuplicate => "skipped_duplicate",
+            Outcome::SkippedCooldown => "skipped_cooldown",
+            Outcome::Denied => "denied",
+            Outcome::GaveUp => "gave_up",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// One row of the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Unix seconds.
+    pub time: f64,
+    pub rule: String,
+    pub alertname: String,
+    pub fingerprint: String,
+    pub target: String,
+    pub action: String,
+    pub outcome: Outcome,
+    /// Seconds the action took, for `succeeded` and `failed`.
+    pub duration: Option<f64>,
+    /// The error, the denial's reason, or the command's (truncated) output.
+    pub detail: String,
+}
+
+/// Filters of [`Audit::events`].
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub limit: Option<u32>,
+    pub since: Option<f64>,
+    pub outcome: Option<Outcome>,
+    pub target: Option<String>,
+    pub rule: Option<String>,
+}
+
+/// A failure of the audit database.
+#[derive(Debug, thiserror::Error)]
+#[error("audit log {path}: {source}")]
+pub struct AuditError {
+    pub path: String,
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+/// The audit log.
+pub struct Audit {
+    path: String,
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS decisions (
+    id          INTEGER PRIMARY KEY,
+    time        REAL NOT NULL,
+    rule        TEXT NOT NULL,
+    alertname   TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('executed','succeeded','failed','dry_run',
+                    'skipped_duplicate','skipped_cooldown','denied','gave_up','cancelled')),
+    duration    REAL,
+    detail      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS decisions_by_target ON decisions (rule, target, outcome, time);
+CREATE INDEX IF NOT EXISTS decisions_by_time ON decisions (time);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key  TEXT PRIMARY KEY,
+    time REAL NOT NULL
+) WITHOUT ROWID;
+";
+
+impl Audit {
+    /// Opens (creating if needed) the log at `path`.
+    pub fn open(path: &Path) -> Result<Audit, AuditError> {
+        let name = path.display().to_string();
+        let err = |source| AuditError {
+            path: name.clone(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Audit {
+            path: name,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> AuditError {
+        AuditError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims an idempotency key: `true` the first time, `false` for every repeat (a retry, a
+    /// re-notification, the other Alertmanager of an HA pair).
+    pub fn claim(&self, key: &str, now: f64) -> Result<bool, AuditError> {
+        let n = self
+            .conn()
+            .execute(
+                "INSERT OR IGNORE INTO idempotency (key, time) VALUES (?1, ?2)",
+                params![key, now],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    /// Appends a decision; it is on disk when this returns.
+    pub fn record(&self, d: &Decision) -> Result<i64, AuditError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO decisions (time, rule, alertname, fingerprint, target, action, outcome, duration, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                d.time,
+                d.rule,
+                d.alertname,
+                d.fingerprint,
+                d.target,
+                d.action,
+                d.outcome.as_str(),
+                d.duration,
+                d.detail
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// When the rule last acted (`executed`) on the target, for cooldowns and backoff.
+    pub fn last_executed(&self, rule: &str, target: &str) -> Result<Option<f64>, AuditError> {
+        self.conn()
+            .query_row(
+                "SELECT max(time) FROM decisions WHERE rule = ?1 AND target = ?2 AND outcome = 'executed'",
+                params![rule, target],
+                |row| row.get::<_, Option<f64>>(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// How many times the rule acted on the target since `since`, for attempt budgets.
+    pub fn attempts_since(&self, rule: &str, target: &str, since: f64) -> Result<u64, AuditError> {
+        self.conn()
+            .query_row(
+                "SELECT count(*) FROM decisions WHERE rule = ?1 AND target = ?2 AND outcome = 'executed' AND time >= ?3",
+                params![rule, target, since],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Decisions, newest first.
+    pub fn events(&self, f: &Filter) -> Result<Vec<Decision>, AuditError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT time, rule, alertname, fingerprint, target, action, outcome, duration, detail
+                 FROM decisions
+                 WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR outcome = ?2)
+                   AND (?3 IS NULL OR target = ?3) AND (?4 IS NULL OR rule = ?4)
+                 ORDER BY id DESC LIMIT ?5",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    f.since,
+                    f.outcome.map(Outcome::as_str),
+                    f.target,
+                    f.rule,
+                    f.limit.unwrap_or(100)
+                ],
+                |row| {
+                    let outcome: String = row.get(6)?;
+                    Ok(Decision {
+                        time: row.get(0)?,
+                        rule: row.get(1)?,
+                        alertname: row.get(2)?,
+                        fingerprint: row.get(3)?,
+                        target: row.get(4)?,
+                        action: row.get(5)?,
+                        // The CHECK constraint keeps unknown values out.
+                        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
+                        duration: row.get(7)?,
+                        detail: row.get(8)?,
+                    })
+                },
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Deletes decisions and idempotency keys older than `before`; returns the rows removed.
+    pub fn prune(&self, before: f64) -> Result<usize, AuditError> {
+        let conn = self.conn();
+        let a = conn
+            .execute("DELETE FROM decisions WHERE time < ?1", params![before])
+            .map_err(|e| self.err(e))?;
+        let b = conn
+            .execute("DELETE FROM idempotency WHERE time < ?1", params![before])
+            .map_err(|e| self.err(e))?;
+        Ok(a + b)
+    }
+
+    /// The newest decision's time, if any.
+    pub fn newest(&self) -> Result<Option<f64>, AuditError> {
+        self.conn()
+            .query_row("SELECT max(time) FROM decisions", [], |r| r.get(0))
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(time: f64, target: &str, outcome: Outcome) -> Decision {
+        Decision {
+            time,
+            rule: "restart-unhealthy".into(),
+            alertname: "ContainerUnhealthy".into(),
+            fingerprint: "f1".into(),
+            target: target.into(),
+            action: "restart".into(),
+            outcome,
+            duration: None,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn idempotency_cooldown_and_budget_state_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        {
+            let a = Audit::open(&path).unwrap();
+            assert!(a.claim("f1@t1", 100.0).unwrap());
+            assert!(!a.claim("f1@t1", 101.0).unwrap(), "a repeat is not new");
+            a.record(&decision(100.0, "web-1", Outcome::Executed))
+                .unwrap();
+            a.record(&decision(100.5, "web-1", Outcome::Succeeded))
+                .unwrap();
+            a.record(&decision(200.0, "web-1", Outcome::Executed))
+                .unwrap();
+            a.record(&decision(250.0, "web-2", Outcome::Denied))
+                .unwrap();
+        }
+        let a = Audit::open(&path).unwrap();
+        assert!(!a.claim("f1@t1", 300.0).unwrap(), "keys survive a restart");
+        assert!(a.claim("f1@t2", 300.0).unwrap(), "a new firing is new");
+        assert_eq!(
+            a.last_executed("restart-unhealthy", "web-1").unwrap(),
+            Some(200.0)
+        );
+        assert_eq!(a.last_executed("restart-unhealthy", "web-2").unwrap(), None);
+        assert_eq!(
+            a.attempts_since("restart-unhealthy", "web-1", 150.0)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            a.attempts_since("restart-unhealthy", "web-1", 0.0).unwrap(),
+            2
+        );
+
+        let all = a.events(&Filter::default()).unwrap();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0].outcome, Outcome::Denied, "newest first");
+        let denied = a
+            .events(&Filter {
+                outcome: Some(Outcome::Denied),
+                ..Filter::default()
+            })
+            .unwrap();
+        assert_eq!(denied.len(), 1);
+        let web1_since = a
+            .events(&Filter {
+                target: Some("web-1".into()),
+                since: Some(100.5),
+                limit: Some(1),
+                ..Filter::default()
+            })
+            .unwrap();
+        assert_eq!(web1_since.len(), 1);
+        assert_eq!(web1_since[0].time, 200.0);
+
+        assert_eq!(a.prune(150.0).unwrap(), 2 + 1, "two decisions and one key");
+        assert_eq!(a.events(&Filter::default()).unwrap().len(), 2);
+        assert_eq!(a.newest().unwrap(), Some(250.0));
+    }
+
+    #[test]
+    fn a_bad_path_is_a_clear_error() {
+        let err = Audit::open(Path::new("/nonexistent/dir/audit.db"))
+            .err()
+            .expect("cannot open");
+        assert!(
+            err.to_string().contains("/nonexistent/dir/audit.db"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_recorded_decision_survives_sigkill() {
+        // A child process records decisions and is SIGKILLed mid-burst; every id it reported
+        // as recorded must be in the file afterwards, and the file must open cleanly.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let exe = std::env::current_exe().unwrap();
+        let mut child = std::process::Command::new(exe)
+            .args(["--exact", "heal::audit::tests::writer_child", "--nocapture"])
+            .env("HALE_AUDIT_CHILD", &path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut reported = Vec::new();
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(id) = line.strip_prefix("recorded ") {
+                reported.push(id.parse::<i64>().unwrap());
+                if reported.len() == 200 {
+                    child.kill().unwrap();
+                    break;
+                }
+            }
+        }
+        let _ = child.wait();
+        assert_eq!(reported.len(), 200, "the child wrote decisions");
+        let a = Audit::open(&path).unwrap();
+        let stored = a
+            .events(&Filter {
+                limit: Some(100_000),
+                ..Filter::default()
+            })
+            .unwrap();
+        assert!(
+            stored.len() >= reported.len(),
+            "{} < {}",
+            stored.len(),
+            reported.len()
+        );
+        for id in &reported {
+            let found: i64 = a
+                .conn()
+                .query_row("SELECT count(*) FROM decisions WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(found, 1, "decision {id} was reported recorded but is gone");
+        }
+        let integrity: String = a
+            .conn()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+    }
+
+    /// Not a test of its own: the writer process of [`every_recorded_decision_survives_sigkill`],
+    /// which runs this test binary with `HALE_AUDIT_CHILD` set. Without it, it returns at once.
+    #[test]
+    fn writer_child() {
+        let Some(path) = std::env::var_os("HALE_AUDIT_CHILD") else {
+            return;
+        };
+        let a = Audit::open(Path::new(&path)).unwrap();
+        for i in 0.. {
+            let id = a
+                .record(&decision(f64::from(i), "web-1", Outcome::Executed))
+                .unwrap();
+            println!("recorded {id}");
+        }
+    }
+}
