@@ -47,8 +47,9 @@ pub struct Cli {
     #[arg(long = "path.rootfs", value_name = "DIR", default_value = "/")]
     pub rootfs: PathBuf,
 
-    /// YAML config file (process groups, ...). hale runs on defaults without one.
-    #[arg(long = "config", value_name = "FILE")]
+    /// YAML config file (process groups, Docker, health, heal rules). hale runs on defaults
+    /// without one.
+    #[arg(long = "config", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
     /// Only log messages with the given severity or above.
@@ -116,6 +117,24 @@ pub enum Command {
     CheckConfig {
         /// The YAML config file to check.
         file: PathBuf,
+    },
+    /// Healing tools.
+    Heal {
+        #[command(subcommand)]
+        command: HealCommand,
+    },
+}
+
+/// `hale heal ...`
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum HealCommand {
+    /// Print the decisions an Alertmanager webhook payload would produce under the config's heal
+    /// rules, touching nothing: no action, no audit record, no Docker call. It assumes no history
+    /// (no cooldown or budget spent) and no container labels, so rules with `allow.label` show
+    /// as denied.
+    Simulate {
+        /// A webhook payload as Alertmanager posts it (JSON, version 4).
+        payload: PathBuf,
     },
 }
 

@@ -42,6 +42,10 @@ pub struct Config {
     /// `/health`: thresholds, debouncing, probes and who sees details.
     #[serde(default)]
     pub health: crate::health::HealthConfig,
+    /// Heal rules (issue 5, in progress): validated, and used by `hale heal simulate`; the
+    /// webhook that acts on them is not built yet.
+    #[serde(default)]
+    pub heal: crate::heal::policy::HealConfig,
 }
 
 /// Deserializes a Prometheus-style duration string (`500ms`, `15s`, `1m30s`).

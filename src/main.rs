@@ -27,6 +27,18 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Heal {
+        command: cli::HealCommand::Simulate { payload },
+    }) = &cli.command
+    {
+        return match simulate(cli.config.as_deref(), payload) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("hale: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     hale::logging::init(cli.log_level, cli.log_format);
     match serve(&cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,6 +48,43 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `hale heal simulate`: decisions only, printed one per line in logfmt.
+fn simulate(config: Option<&std::path::Path>, payload: &std::path::Path) -> anyhow::Result<()> {
+    let config = match config {
+        Some(path) => Config::load(path)?,
+        None => anyhow::bail!("--config FILE is needed: the heal rules are in it"),
+    };
+    let body = std::fs::read(payload).with_context(|| format!("reading {}", payload.display()))?;
+    let notification = hale::heal::payload::Notification::decode(&body)
+        .with_context(|| format!("{}", payload.display()))?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+    let plans = config.heal.decide(
+        &notification,
+        now,
+        &hale::heal::policy::NoHistory,
+        &|_: &str| None,
+    )?;
+    if plans.is_empty() {
+        println!(
+            "no rule matches any of the {} alert(s)",
+            notification.alerts.len()
+        );
+    }
+    for p in plans {
+        println!(
+            "rule={:?} alertname={:?} fingerprint={:?} target={:?} action={} decision={} detail={:?}",
+            p.rule,
+            p.alertname,
+            p.fingerprint,
+            p.target,
+            p.action,
+            p.outcome.as_str(),
+            p.detail
+        );
+    }
+    Ok(())
 }
 
 fn serve(cli: &cli::Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
