@@ -28,6 +28,9 @@ struct Slot {
     collector: Arc<dyn Collector>,
     /// Runs abandoned at the deadline that have not returned yet.
     stuck: AtomicUsize,
+    /// The last error, so a failure that repeats every scrape (no Docker on this host) is
+    /// logged at error once and at debug after that, until it changes or the collector recovers.
+    last_error: Mutex<Option<String>>,
 }
 
 /// The outcome of one collector in one scrape.
@@ -87,6 +90,7 @@ impl Scraper {
                 name,
                 collector,
                 stuck: AtomicUsize::new(0),
+                last_error: Mutex::new(None),
             })
             .collect();
         Self {
@@ -172,14 +176,30 @@ impl Scraper {
             (0..self.slots.len()).map(|_| Vec::new()).collect();
         let mut accept = |report: Report, by_slot: &mut Vec<Vec<MetricFamily>>| {
             let (i, result, took) = report;
+            let slot = &self.slots[i];
+            let mut last = slot.last_error.lock().unwrap_or_else(|e| e.into_inner());
             let success = match result {
                 Ok(fams) => {
                     by_slot[i] = fams;
+                    if last.take().is_some() {
+                        tracing::info!(collector = slot.name, "collector recovered");
+                    }
                     true
                 }
                 Err(e) => {
-                    let name = self.slots[i].name;
-                    tracing::error!(collector = name, duration_seconds = took.as_secs_f64(), error = %e, "collector failed");
+                    let error = e.to_string();
+                    let seconds = took.as_secs_f64();
+                    if last.as_deref() == Some(error.as_str()) {
+                        tracing::debug!(
+                            collector = slot.name,
+                            duration_seconds = seconds,
+                            error,
+                            "collector failed again"
+                        );
+                    } else {
+                        tracing::error!(collector = slot.name, duration_seconds = seconds, error = %error, "collector failed (repeats of this error are logged at debug)");
+                        *last = Some(error);
+                    }
                     false
                 }
             };

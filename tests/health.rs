@@ -536,3 +536,40 @@ fn a_hung_host_read_is_reported_not_frozen() {
         d["checks"]["host:sampling"].is_null() && check(d, "memory:utilization", "memory").is_some()
     });
 }
+
+#[test]
+fn a_host_without_docker_warns_and_logs_the_failure_once() {
+    let proc = Proc::new();
+    proc.memory_used(50);
+    let config = config(&format!(
+        "docker:\n  host: unix:///nonexistent/docker.sock\nhealth:\n  interval: 100ms\n  consecutive: 1\n{QUIET}"
+    ));
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let hale = Hale::start(&[
+        &format!("--path.procfs={}", proc.0.path().display()),
+        &format!("--path.sysfs={dir}/sys"),
+        &format!("--path.rootfs={dir}/rootfs"),
+        &format!("--config={}", config.path().display()),
+    ]);
+    let doc = wait_health(&hale, "the docker check", |d| {
+        d["checks"]["docker:responseTime"][0]["output"]
+            .as_str()
+            .is_some_and(|o| o.contains("has not answered since hale started"))
+    });
+    // No engine has ever answered: a warning, not a failed host.
+    assert_eq!(doc["checks"]["docker:responseTime"][0]["status"], "warn");
+    let (code, _) = health(&hale, "/health", None);
+    assert_eq!(code, 200);
+    for _ in 0..5 {
+        assert_eq!(get(&hale.url("/metrics"), None).status, 200);
+    }
+    let mut hale = hale;
+    hale.child.kill().unwrap();
+    hale.child.wait().unwrap();
+    let failures = hale
+        .drain_log()
+        .iter()
+        .filter(|l| l.contains("collector failed") && l.contains("collector=docker"))
+        .count();
+    assert_eq!(failures, 1, "the same error is logged at error once");
+}

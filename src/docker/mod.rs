@@ -329,6 +329,9 @@ pub struct Snapshot {
     /// When the last full list finished, and how long the engine took to answer it.
     pub last_sync: Option<Instant>,
     pub response_time: Option<Duration>,
+    /// Whether the engine has ever answered since hale started: an engine that never did may
+    /// simply not exist on this host, which is not the same as Docker going down.
+    pub connected_once: bool,
 }
 
 impl Snapshot {
@@ -340,6 +343,7 @@ impl Snapshot {
             stats: BTreeMap::new(),
             last_sync: None,
             response_time: None,
+            connected_once: false,
         }
     }
 }

@@ -214,6 +214,7 @@ impl Watcher {
         }
         self.publish(|s| {
             s.connection = Connection::Up;
+            s.connected_once = true;
             s.stats.retain(|id, _| containers.contains_key(id));
             s.containers = containers;
             s.last_sync = Some(Instant::now());

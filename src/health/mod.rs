@@ -854,10 +854,18 @@ fn docker_checks(cfg: &HealthConfig, watcher: &Watcher) -> Vec<Check> {
                 Some(format!("listing containers took {rt:?}")),
             )
         }
-        (Connection::Down(reason), _) => (
+        // Down after having answered: Docker went away. Never answered: perhaps no Docker here.
+        (Connection::Down(reason), _) if snap.connected_once => (
             Status::Fail,
             0.0,
             Some(format!("Docker unreachable: {reason}")),
+        ),
+        (Connection::Down(reason), _) => (
+            Status::Warn,
+            0.0,
+            Some(format!(
+                "Docker has not answered since hale started: {reason}"
+            )),
         ),
         _ => (
             Status::Warn,
