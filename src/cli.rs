@@ -316,10 +316,10 @@ impl Options {
             )?,
             process_names: Arc::new(config.process_names.clone()),
             docker: config.docker.clone(),
-            docker_watcher: crate::docker::SharedWatcher::default(),
+            docker_watcher: crate::shared::Shared::default(),
             health: config.health.clone(),
             health_docker: false,
-            health_model: crate::health::SharedHealth::default(),
+            health_model: crate::shared::Shared::default(),
         };
         let collectors = enabled_collectors(cli, matches);
         let mut settings = settings;

@@ -17,6 +17,7 @@ pub mod paths;
 pub mod process_match;
 pub mod scrape;
 pub mod server;
+pub mod shared;
 
 use std::sync::Arc;
 
@@ -37,7 +38,7 @@ pub fn scraper(options: &Options) -> Scraper {
 pub fn app_state(options: &Options) -> Arc<server::AppState> {
     Arc::new(server::AppState::new(
         scraper(options),
-        options.settings.health_model.get(&options.settings),
+        options.settings.health_model(),
         options.telemetry_path.clone(),
         options.max_requests,
     ))

@@ -11,6 +11,7 @@ use regex::Regex;
 use crate::metric::MetricFamily;
 use crate::paths::{HostPaths, ReadError};
 use crate::process_match::ProcessMatcher;
+use crate::shared::Shared;
 
 pub mod cpu;
 pub mod diskstats;
@@ -107,9 +108,7 @@ pub const SPECS: &[Spec] = &[
         enabled_by_default: true,
         help: "Docker containers: state, health, restarts (hale_container_*) and cAdvisor's container_* resources",
         build: |s| {
-            Arc::new(docker::Docker::new(
-                s.docker_watcher.get(&s.docker, &s.paths),
-            ))
+            Arc::new(docker::Docker::new(s.docker_watcher()))
         },
     },
     Spec {
@@ -128,7 +127,7 @@ pub const SPECS: &[Spec] = &[
         name: "health",
         enabled_by_default: true,
         help: "/health checks and probes as metrics (hale_health_status, hale_probe_*)",
-        build: |s| Arc::new(health::HealthMetrics::new(s.health_model.get(s))),
+        build: |s| Arc::new(health::HealthMetrics::new(s.health_model())),
     },
     Spec {
         name: "loadavg",
@@ -232,14 +231,26 @@ pub struct Settings {
     pub netdev_devices: DeviceFilter,
     pub process_names: Arc<Vec<ProcessMatcher>>,
     pub docker: crate::docker::DockerConfig,
-    pub docker_watcher: crate::docker::SharedWatcher,
+    pub docker_watcher: Shared<crate::docker::Watcher>,
     pub health: crate::health::HealthConfig,
     /// Whether `/health` checks Docker (the docker collector is enabled).
     pub health_docker: bool,
-    pub health_model: crate::health::SharedHealth,
+    pub health_model: Shared<crate::health::Health>,
 }
 
 impl Settings {
+    /// The process's Docker watcher, started on first use.
+    pub fn docker_watcher(&self) -> Arc<crate::docker::Watcher> {
+        self.docker_watcher
+            .get_or_start(|| crate::docker::Watcher::start(self.docker.clone(), self.paths.clone()))
+    }
+
+    /// The process's health model, started (sampler and probes) on first use.
+    pub fn health_model(&self) -> Arc<crate::health::Health> {
+        self.health_model
+            .get_or_start(|| crate::health::Health::start(self))
+    }
+
     /// Settings with node_exporter's defaults over the given paths.
     pub fn with_defaults(paths: HostPaths) -> Self {
         let re = |s: &str| Regex::new(s).expect("built-in default regexes compile");
@@ -252,10 +263,10 @@ impl Settings {
             netdev_devices: DeviceFilter::Exclude(re(DEFAULT_NETDEV_EXCLUDE)),
             process_names: Arc::new(Vec::new()),
             docker: crate::docker::DockerConfig::default(),
-            docker_watcher: crate::docker::SharedWatcher::default(),
+            docker_watcher: Shared::default(),
             health: crate::health::HealthConfig::default(),
             health_docker: true,
-            health_model: crate::health::SharedHealth::default(),
+            health_model: Shared::default(),
         }
     }
 }

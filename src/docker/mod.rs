@@ -21,31 +21,6 @@ pub mod watcher;
 pub use cgroup::Resources;
 pub use watcher::Watcher;
 
-/// The one watcher of a hale process, started on first use and shared by the collector, the
-/// health model and (later) healing, so Docker is watched once.
-#[derive(Clone, Default)]
-pub struct SharedWatcher(Arc<std::sync::OnceLock<Arc<Watcher>>>);
-
-impl SharedWatcher {
-    /// The watcher, started (on the current tokio runtime) by the first caller.
-    pub fn get(&self, config: &DockerConfig, paths: &crate::paths::HostPaths) -> Arc<Watcher> {
-        Arc::clone(
-            self.0
-                .get_or_init(|| Watcher::start(config.clone(), paths.clone())),
-        )
-    }
-}
-
-impl std::fmt::Debug for SharedWatcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() {
-            "SharedWatcher(started)"
-        } else {
-            "SharedWatcher(not started)"
-        })
-    }
-}
-
 /// Where a running container's resource metrics come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -188,23 +188,6 @@ pub struct Health {
     live: std::sync::OnceLock<Bytes>,
 }
 
-/// The one health model of a hale process, started by its first user.
-#[derive(Clone, Default)]
-pub struct SharedHealth(Arc<std::sync::OnceLock<Arc<Health>>>);
-
-impl SharedHealth {
-    /// The model, started (sampler and probes on the current runtime) by the first caller.
-    pub fn get(&self, settings: &Settings) -> Arc<Health> {
-        Arc::clone(self.0.get_or_init(|| Health::start(settings)))
-    }
-}
-
-impl std::fmt::Debug for SharedHealth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SharedHealth")
-    }
-}
-
 /// What the sampler reads.
 struct Sources {
     cpu: Arc<dyn Collector>,
@@ -252,37 +235,23 @@ impl Health {
         });
         let first = health.render(&[], Status::Warn, Some("no sample taken yet"), "");
         health.publish(false, Status::Warn, Vec::new(), first);
-        let spec = |name: &str| {
-            crate::collector::SPECS
-                .iter()
-                .find(|s| s.name == name)
-                .map(|s| (s.build)(settings))
+        use crate::collector::{cpu, filefd, filesystem, meminfo, processes};
+        let paths = &settings.paths;
+        // Its own instances of the host collectors (same filters, same stuck-mount protection):
+        // the sampler and a scrape never wait on each other.
+        let sources = Sources {
+            cpu: Arc::new(cpu::Cpu::new(paths.clone())),
+            meminfo: Arc::new(meminfo::Meminfo::new(paths.clone())),
+            filesystem: Arc::new(filesystem::Filesystem::new(settings)),
+            filefd: Arc::new(filefd::Filefd::new(paths.clone())),
+            processes: Arc::new(processes::Processes::new(
+                paths.clone(),
+                Arc::clone(&settings.process_names),
+            )),
+            docker: settings.health_docker.then(|| settings.docker_watcher()),
+            uptime: paths.proc("uptime"),
         };
-        let sources = match (
-            spec("cpu"),
-            spec("meminfo"),
-            spec("filesystem"),
-            spec("filefd"),
-            spec("processes"),
-        ) {
-            (Some(cpu), Some(meminfo), Some(filesystem), Some(filefd), Some(processes)) => {
-                Some(Sources {
-                    cpu,
-                    meminfo,
-                    filesystem,
-                    filefd,
-                    processes,
-                    docker: settings.health_docker.then(|| {
-                        settings
-                            .docker_watcher
-                            .get(&settings.docker, &settings.paths)
-                    }),
-                    uptime: settings.paths.proc("uptime"),
-                })
-            }
-            _ => None,
-        };
-        if let (Ok(handle), Some(sources)) = (tokio::runtime::Handle::try_current(), sources) {
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
             for p in health.config.probes.clone() {
                 handle.spawn(Arc::clone(&health).probe_loop(p));
             }
