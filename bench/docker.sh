@@ -13,6 +13,8 @@
 # Creates containers labelled hale.bench=1 and removes them on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 DURATION=${DURATION:-10s}
 COUNTS=${COUNTS:-"0 10 50 100"}
@@ -43,7 +45,6 @@ scale() { # n: make exactly n running bench containers
   fi
 }
 
-p99_ms() { awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}'; }
 
 target/release/hale --web.listen-address="127.0.0.1:$PORT" --config="$config" \
   --collector.disable-defaults --collector.docker --log.level=warn &
@@ -63,8 +64,8 @@ for n in $COUNTS; do
   [ "$got" -eq "$n" ] || { echo "bench: hale shows $got containers, expected $n" >&2; exit 1; }
   series=$(curl -s "$url" | grep -vc '^#')
   out=$(wrk -t1 -c1 -d"$DURATION" --latency "$url")
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  p99=$(p99_ms <<<"$out")
+  rps=$(wrk_rps <<<"$out")
+  p99=$(wrk_ms 99% <<<"$out")
   mean=$(awk -v r="$rps" 'BEGIN {printf "%.3f", 1000/r}')
   [ -z "$base_mean" ] && base_mean=$mean
   ids=$(docker ps -q --no-trunc --filter label=hale.bench=1)
@@ -76,4 +77,4 @@ for n in $COUNTS; do
       printf "           hale: %.1f us per container per scrape; stats API: %.0f us per container\n", (m-b)*1000/n, s*1000/n }'
   fi
 done
-echo "hale RSS after the run: $(awk '/^VmRSS/ {print $2}' /proc/$HALE_PID/status) KiB (peak $(awk '/^VmHWM/ {print $2}' /proc/$HALE_PID/status) KiB)"
+echo "hale RSS after the run: $(rss_kib "$HALE_PID") KiB (peak $(hwm_kib "$HALE_PID") KiB)"

@@ -9,6 +9,8 @@
 # Needs: cargo, wrk, curl (scripts/test.sh installs wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-8}
@@ -21,20 +23,21 @@ cargo build --release --quiet
 target/release/hale --web.listen-address="127.0.0.1:$PORT" --log.level=error &
 HALE_PID=$!
 trap 'kill $HALE_PID 2>/dev/null || true' EXIT
+wait_up "http://127.0.0.1:$PORT/health/live"
+# Measure the document of a real sample, not the placeholder before the first one.
 for _ in $(seq 100); do
-  curl -s "http://127.0.0.1:$PORT/health/ready" | grep -q '"status"' && break
+  curl -s "http://127.0.0.1:$PORT/health" | grep -q '"time"' && break
   sleep 0.1
 done
 
-p99_ms() { awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}'; }
 printf '%-16s %12s %12s %10s %10s\n' endpoint connections requests/s p50_ms p99_ms
 for path in /health /health/ready /health/live; do
   for c in "$CONNECTIONS" 1; do
     out=$(wrk -t"$THREADS" -c"$c" -d"$DURATION" --latency "http://127.0.0.1:$PORT$path")
-    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-    p99=$(p99_ms <<<"$out")
-    p50=$(awk '$1=="50%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)}; print v}' <<<"$out")
+    rps=$(wrk_rps <<<"$out")
+    p50=$(wrk_ms 50% <<<"$out")
+    p99=$(wrk_ms 99% <<<"$out")
     printf '%-16s %12s %12s %10s %10s\n' "$path" "$c" "$rps" "$p50" "$p99"
   done
 done
-echo "body: $(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$PORT/health") bytes; hale RSS $(awk '/^VmRSS/ {print $2}' /proc/$HALE_PID/status) KiB"
+echo "body: $(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$PORT/health") bytes; hale RSS $(rss_kib "$HALE_PID") KiB"

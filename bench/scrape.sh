@@ -10,6 +10,8 @@
 # Needs: cargo, wrk, prometheus-node-exporter (scripts/test.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-8}
@@ -43,13 +45,10 @@ trap cleanup EXIT
 prometheus-node-exporter "${ne_args[@]}" 2>/dev/null & pids+=($!); NE_PID=$!
 "$HALE" "${hale_args[@]}" & pids+=($!); HALE_PID=$!
 
-wait_up() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "bench: $1 did not answer" >&2; exit 1; }
 wait_up "http://127.0.0.1:$NE_PORT/metrics"
 wait_up "http://127.0.0.1:$HALE_PORT/metrics"
 
 series() { curl -s "$1" | grep -v '^#' | grep -Ev '^(go_|process_|promhttp_|node_exporter_|node_scrape_|hale_)' | wc -l; }
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 run() { # name url connections -> "rps p99_ms"
   local out threads=$THREADS
@@ -57,8 +56,8 @@ run() { # name url connections -> "rps p99_ms"
   curl -s -o /dev/null "$2"   # warm-up
   out=$(wrk -t"$threads" -c"$3" -d"$DURATION" --latency "$2")
   local rps p99 errors
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
+  rps=$(wrk_rps <<<"$out")
+  p99=$(wrk_ms 99% <<<"$out")
   errors=$(awk '/Non-2xx/ {print $4}' <<<"$out")
   [ -n "$errors" ] && echo "bench: $1 answered $errors non-2xx responses" >&2
   echo "$rps $p99"
