@@ -2,24 +2,9 @@
 //! a bad regex or an unreadable path. Each gets a clear message naming the field or flag (and the
 //! line, for the config) and a non-zero exit; hale never starts half-configured.
 
-use std::process::{Command, Output};
+mod common;
 
-fn hale(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hale"))
-        .args(args)
-        .output()
-        .expect("run hale")
-}
-
-fn config_file(text: &str) -> tempfile::NamedTempFile {
-    let f = tempfile::Builder::new().suffix(".yml").tempfile().unwrap();
-    std::fs::write(f.path(), text).unwrap();
-    f
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{run_hale as hale, stderr_of as stderr, temp_file as config_file};
 
 #[test]
 fn check_config_accepts_a_valid_file() {

@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::process::Command;
 
 use common::docker::{container_value, state_of, wait_for, PrivateDockerd, Scope};
-use common::{get, value, Hale, Series};
+use common::{get, temp_file, value, Hale, Series};
 
 fn docker_up(series: &[Series]) -> bool {
     value(
@@ -419,7 +419,7 @@ fn resources_agree_with_docker() {
 #[test]
 fn stats_api_fallback_reports_the_same_container() {
     let scope = Scope::new("statsapi");
-    let id = scope.run("svc", &["--memory", "32m"], &["sleep", "1000"]);
+    scope.run("svc", &["--memory", "32m"], &["sleep", "1000"]);
     let name = scope.name("svc");
     let (files, _c1) = scope.hale("");
     let (api, _c2) = scope.hale("resources: stats_api\nstats_interval: 1s");
@@ -453,7 +453,6 @@ fn stats_api_fallback_reports_the_same_container() {
         None
     );
     assert!(container_value(&from_files, "container_file_descriptors", &name, &[]).is_some());
-    assert!(!id.is_empty());
 }
 
 #[test]
@@ -533,12 +532,7 @@ fn a_hung_docker_never_holds_a_scrape() {
             held.push(conn);
         }
     });
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        config.path(),
-        format!("docker:\n  host: tcp://{addr}\n  timeout: 1s\n"),
-    )
-    .unwrap();
+    let config = temp_file(&format!("docker:\n  host: tcp://{addr}\n  timeout: 1s\n"));
     let arg = format!("--config={}", config.path().display());
     let hale = Hale::start(&[&arg]);
     for _ in 0..3 {
@@ -725,15 +719,8 @@ fn docker_over_tls_with_client_certificates() {
     let scope = Scope::on("tls", Some(&daemon.host));
     scope.run("svc", &[], &["sleep", "1000"]);
     let name = scope.name("svc");
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        config.path(),
-        format!(
-            "docker:\n  include_labels: ['hale.test.run={}']\n",
-            scope.run
-        ),
-    )
-    .unwrap();
+    // The scope's selection without its host: hale finds the engine through the environment.
+    let config = temp_file(&scope.selection());
     let arg = format!("--config={}", config.path().display());
     let host = format!("tcp://127.0.0.1:{port}");
     let cert_path = certs.path().display().to_string();
@@ -794,15 +781,10 @@ fn health_reports_docker_and_container_health_checks() {
     );
     scope.run("plain", &[], &["sleep", "1000"]);
     let name = scope.name("bad");
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        config.path(),
-        format!(
-            "docker:\n  include_labels: ['hale.test.run={}']\nhealth:\n  interval: 200ms\n  consecutive: 1\n  container_health: {{critical: true}}\n  disk: {{warn: 101, fail: 102, critical: true}}\n  memory: {{warn: 101, fail: 102, critical: true}}\n  fd: {{warn: 101, fail: 102, critical: true}}\n",
-            scope.run
-        ),
-    )
-    .unwrap();
+    let config = temp_file(&format!(
+        "{}health:\n  interval: 200ms\n  consecutive: 1\n  container_health: {{critical: true}}\n  disk: {{warn: 101, fail: 102, critical: true}}\n  memory: {{warn: 101, fail: 102, critical: true}}\n  fd: {{warn: 101, fail: 102, critical: true}}\n",
+        scope.selection()
+    ));
     let hale = Hale::start(&[&format!("--config={}", config.path().display())]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     let doc = loop {

@@ -1,20 +1,9 @@
 //! `hale heal simulate`: the decisions a webhook payload would produce, printed, with nothing
 //! done; and its clear errors for a bad payload or a missing config.
 
-use std::process::{Command, Output};
+mod common;
 
-fn hale(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hale"))
-        .args(args)
-        .output()
-        .expect("run hale")
-}
-
-fn file(text: &str) -> tempfile::NamedTempFile {
-    let f = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(f.path(), text).unwrap();
-    f
-}
+use common::{run_hale as hale, stderr_of, temp_file as file};
 
 const CONFIG: &str = "heal:
   rules:
@@ -48,11 +37,7 @@ fn simulate_prints_each_decision() {
         config.path().to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{stdout}");
     assert!(
@@ -98,15 +83,15 @@ fn simulate_errors_are_clear() {
             config.path().to_str().unwrap(),
         ]);
         assert_eq!(out.status.code(), Some(1));
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = stderr_of(&out);
         assert!(err.contains(want), "{payload}: {err}");
     }
     let p = file(PAYLOAD);
     let out = hale(&["heal", "simulate", p.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--config FILE is needed"));
+    assert!(stderr_of(&out).contains("--config FILE is needed"));
     let unsafe_rule = file("heal:\n  rules:\n    - {name: r, match: {a: b}, action: restart}\n");
     let out = hale(&["check-config", unsafe_rule.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs an allow-list"));
+    assert!(stderr_of(&out).contains("needs an allow-list"));
 }

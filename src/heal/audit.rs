@@ -368,13 +368,27 @@ mod tests {
 
     #[test]
     fn every_recorded_decision_survives_sigkill() {
-        // A child process records decisions and is SIGKILLed mid-burst; every id it reported
-        // as recorded must be in the file afterwards, and the file must open cleanly.
+        // This test runs itself again as the writer: a child process that records decisions
+        // until it is SIGKILLed mid-burst. Every id it reported as recorded must be in the file
+        // afterwards, and the file must open cleanly.
+        if let Some(path) = std::env::var_os("HALE_AUDIT_CHILD") {
+            let a = Audit::open(Path::new(&path)).unwrap();
+            for i in 0.. {
+                let id = a
+                    .record(&decision(f64::from(i), "web-1", Outcome::Executed))
+                    .unwrap();
+                println!("recorded {id}");
+            }
+        }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.db");
         let exe = std::env::current_exe().unwrap();
         let mut child = std::process::Command::new(exe)
-            .args(["--exact", "heal::audit::tests::writer_child", "--nocapture"])
+            .args([
+                "--exact",
+                "heal::audit::tests::every_recorded_decision_survives_sigkill",
+                "--nocapture",
+            ])
             .env("HALE_AUDIT_CHILD", &path)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -424,21 +438,5 @@ mod tests {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(integrity, "ok");
-    }
-
-    /// Not a test of its own: the writer process of [`every_recorded_decision_survives_sigkill`],
-    /// which runs this test binary with `HALE_AUDIT_CHILD` set. Without it, it returns at once.
-    #[test]
-    fn writer_child() {
-        let Some(path) = std::env::var_os("HALE_AUDIT_CHILD") else {
-            return;
-        };
-        let a = Audit::open(Path::new(&path)).unwrap();
-        for i in 0.. {
-            let id = a
-                .record(&decision(f64::from(i), "web-1", Outcome::Executed))
-                .unwrap();
-            println!("recorded {id}");
-        }
     }
 }

@@ -117,22 +117,25 @@ impl Scope {
         self.docker(&["inspect", "-f", template, id])
     }
 
-    /// A config file that limits hale to this scope's containers, plus `extra` lines under
-    /// `docker:`.
-    pub fn config(&self, extra: &str) -> tempfile::NamedTempFile {
-        let mut yaml = format!(
+    /// The `docker:` section that limits hale to this scope's containers (no `host:`).
+    pub fn selection(&self) -> String {
+        format!(
             "docker:\n  include_labels: ['hale.test.run={}']\n",
             self.run
-        );
+        )
+    }
+
+    /// A config file that limits hale to this scope's containers on this scope's engine, plus
+    /// `extra` lines under `docker:`.
+    pub fn config(&self, extra: &str) -> tempfile::NamedTempFile {
+        let mut yaml = self.selection();
         if let Some(h) = &self.host {
             yaml.push_str(&format!("  host: '{h}'\n"));
         }
         for line in extra.lines() {
             yaml.push_str(&format!("  {line}\n"));
         }
-        let file = tempfile::NamedTempFile::new().expect("temp config");
-        std::fs::write(file.path(), yaml).expect("write config");
-        file
+        super::temp_file(&yaml)
     }
 
     /// Starts hale on this scope's containers (only the docker collector and a host one).

@@ -104,13 +104,21 @@ pub struct Reply {
 
 /// GETs `url` with an optional Accept header; non-2xx statuses are returned, not errors.
 pub fn get(url: &str, accept: Option<&str>) -> Reply {
+    match accept {
+        Some(a) => get_with(url, &[("Accept", a)]),
+        None => get_with(url, &[]),
+    }
+}
+
+/// GETs `url` with these request headers; non-2xx statuses are returned, not errors.
+pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
     let mut req = agent.get(url);
-    if let Some(a) = accept {
-        req = req.header("Accept", a);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
     let mut resp = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let content_type = resp
@@ -126,6 +134,26 @@ pub fn get(url: &str, accept: Option<&str>) -> Reply {
         content_type,
         body,
     }
+}
+
+/// A temporary `.yml` file holding `text` (a config, a payload), removed on drop.
+pub fn temp_file(text: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::Builder::new().suffix(".yml").tempfile().unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    f
+}
+
+/// Runs the binary to completion (a subcommand, or a serve that must refuse to start).
+pub fn run_hale(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hale"))
+        .args(args)
+        .output()
+        .expect("run hale")
+}
+
+/// A finished process's stderr as text.
+pub fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The in-process app for `args` (as on the command line, without the program name). Keep it for
