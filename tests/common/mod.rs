@@ -69,9 +69,15 @@ impl Hale {
             }
         });
         // A generous guard against a hale that never starts, not a performance assertion.
-        let address = addr_rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("hale logged its listen address");
+        let address = match addr_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(address) => address,
+            Err(e) => {
+                // Not yet a `Hale`, so no Drop: kill it here or it outlives the test.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("hale never logged its listen address: {e}");
+            }
+        };
         Hale {
             child,
             address,
