@@ -320,6 +320,8 @@ impl Options {
             health: config.health.clone(),
             health_docker: false,
             health_model: crate::shared::Shared::default(),
+            heal: config.heal.clone(),
+            healer: crate::shared::Shared::default(),
         };
         let collectors = enabled_collectors(cli, matches);
         let mut settings = settings;

@@ -42,8 +42,7 @@ pub struct Config {
     /// `/health`: thresholds, debouncing, probes and who sees details.
     #[serde(default)]
     pub health: crate::health::HealthConfig,
-    /// Heal rules (issue 5, in progress): validated, and used by `hale heal simulate`; the
-    /// webhook that acts on them is not built yet.
+    /// Healing: the webhook's credentials, heal rules, limits, the audit log and autoheal.
     #[serde(default)]
     pub heal: crate::heal::policy::HealConfig,
 }
@@ -89,9 +88,17 @@ impl Config {
         {
             return Ok(Config::default());
         }
-        serde_saphyr::from_str::<Config>(text).map_err(|e| ConfigError::Invalid {
+        let config = serde_saphyr::from_str::<Config>(text).map_err(|e| ConfigError::Invalid {
             path: origin.to_path_buf(),
             message: e.to_string(),
-        })
+        })?;
+        config
+            .heal
+            .validate()
+            .map_err(|message| ConfigError::Invalid {
+                path: origin.to_path_buf(),
+                message,
+            })?;
+        Ok(config)
     }
 }

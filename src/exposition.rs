@@ -128,13 +128,14 @@ struct Families(Arc<Collected>);
 impl EncodeCollector for Families {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         for family in &self.0.families {
-            if family.samples.is_empty() {
+            if family.is_empty() {
                 continue;
             }
             let metric_type = match family.kind {
                 Kind::Counter => MetricType::Counter,
                 Kind::Gauge => MetricType::Gauge,
                 Kind::Info => MetricType::Info,
+                Kind::Histogram => MetricType::Histogram,
             };
             let mut metric = encoder.encode_descriptor(
                 &family.name,
@@ -142,6 +143,11 @@ impl EncodeCollector for Families {
                 family.unit.as_ref(),
                 metric_type,
             )?;
+            for (labels, h) in &family.histograms {
+                let mut series = metric.encode_family(labels)?;
+                series
+                    .encode_histogram::<Vec<(String, String)>>(h.sum, h.count, &h.buckets, None)?;
+            }
             // An unlabeled series is written as `name value`, not `name{} value`.
             if let [sample] = family.samples.as_slice() {
                 if sample.labels.is_empty() && family.kind != Kind::Info {
@@ -157,6 +163,8 @@ impl EncodeCollector for Families {
             for sample in &family.samples {
                 match family.kind {
                     Kind::Info => metric.encode_info(&sample.labels)?,
+                    // Histogram families carry no plain samples.
+                    Kind::Histogram => {}
                     Kind::Counter => {
                         let series = metric.encode_family(&sample.labels)?;
                         match sample.value {
@@ -275,6 +283,47 @@ mod tests {
                 .with([("sysname", "Linux".into())], 1u64),
             MetricFamily::gauge("empty", None, "never shown"),
         ]
+    }
+
+    #[test]
+    fn histograms_in_both_formats() {
+        let mut h = crate::metric::Histogram::new(&[0.5, 1.0]);
+        h.observe(0.25);
+        h.observe(0.75);
+        h.observe(3.0);
+        let mut fam = MetricFamily::histogram(
+            "hale_heal_action_duration",
+            Some(Unit::Seconds),
+            "How long.",
+        );
+        fam.push_histogram([("action", "restart".into())], h);
+        let om = encode(vec![fam.clone()], Format::OpenMetrics);
+        assert!(
+            om.contains("# TYPE hale_heal_action_duration_seconds histogram\n"),
+            "{om}"
+        );
+        assert!(
+            om.contains(
+                "hale_heal_action_duration_seconds_bucket{le=\"0.5\",action=\"restart\"} 1\n"
+            ) || om.contains(
+                "hale_heal_action_duration_seconds_bucket{action=\"restart\",le=\"0.5\"} 1\n"
+            ),
+            "{om}"
+        );
+        let text = encode(vec![fam], Format::Text004);
+        assert!(
+            text.contains("# TYPE hale_heal_action_duration_seconds histogram\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hale_heal_action_duration_seconds_count{action=\"restart\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hale_heal_action_duration_seconds_sum{action=\"restart\"} 4.0\n"),
+            "{text}"
+        );
+        assert!(text.contains("le=\"+Inf\""), "{text}");
     }
 
     #[test]

@@ -34,12 +34,25 @@ pub fn scraper(options: &Options) -> Scraper {
     Scraper::new(collectors, options.collector_timeout)
 }
 
-/// Builds the HTTP app state from validated options.
-pub fn app_state(options: &Options) -> Arc<server::AppState> {
-    Arc::new(server::AppState::new(
+/// Builds the HTTP app state from validated options, starting healing when it is configured
+/// (which needs a tokio runtime).
+pub fn app_state(options: &Options) -> Result<Arc<server::AppState>, heal::engine::StartError> {
+    let settings = &options.settings;
+    let healer = if settings.heal.enabled() {
+        let needs_docker = settings.heal.autoheal.enabled
+            || settings.heal.rules.iter().any(|r| r.action.on_container());
+        let watcher = needs_docker.then(|| settings.docker_watcher());
+        let healer = heal::Healer::start(settings.heal.clone(), watcher, &settings.docker.host())?;
+        settings.healer.get_or_start(|| Arc::clone(&healer));
+        Some(healer)
+    } else {
+        None
+    };
+    Ok(Arc::new(server::AppState::new(
         scraper(options),
-        options.settings.health_model(),
+        settings.health_model(),
         options.telemetry_path.clone(),
         options.max_requests,
-    ))
+        healer,
+    )))
 }

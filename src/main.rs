@@ -13,10 +13,12 @@ fn main() -> ExitCode {
         return match Config::load(file) {
             Ok(config) => {
                 println!(
-                    "{}: valid ({} process group matcher(s), {} health probe(s), Docker at {})",
+                    "{}: valid ({} process group matcher(s), {} health probe(s), {} heal rule(s){}, Docker at {})",
                     file.display(),
                     config.process_names.len(),
                     config.health.probes.len(),
+                    config.heal.rules.len(),
+                    if config.heal.autoheal.enabled { ", autoheal on" } else { "" },
                     config.docker.host()
                 );
                 ExitCode::SUCCESS
@@ -60,12 +62,10 @@ fn simulate(config: Option<&std::path::Path>, payload: &std::path::Path) -> anyh
     let notification = hale::heal::payload::Notification::decode(&body)
         .with_context(|| format!("{}", payload.display()))?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
-    let plans = config.heal.decide(
-        &notification,
-        now,
-        &hale::heal::policy::NoHistory,
-        &|_: &str| None,
-    )?;
+    let offline = hale::heal::policy::Offline;
+    let plans = config
+        .heal
+        .decide(&config.heal.rules, &notification, now, &offline, &offline)?;
     if plans.is_empty() {
         println!(
             "no rule matches any of the {} alert(s)",
@@ -108,7 +108,7 @@ fn serve(cli: &cli::Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     runtime.block_on(async {
         // Before anything is logged as listening, so an early SIGTERM is a clean stop.
         let shutdown = hale::server::shutdown_signal().context("installing signal handlers")?;
-        let state = hale::app_state(&options);
+        let state = hale::app_state(&options).context("starting healing")?;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             collectors = options

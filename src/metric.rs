@@ -15,6 +15,41 @@ pub enum Kind {
     Gauge,
     /// An `_info` metric valued 1; the encoder appends `_info`.
     Info,
+    /// Cumulative buckets, sum and count; its series are in `MetricFamily::histograms`.
+    Histogram,
+}
+
+/// A histogram's state: cumulative bucket counts for fixed upper bounds, plus sum and count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    /// (upper bound, observations ≤ bound), the last bound `+Inf`.
+    pub buckets: Vec<(f64, u64)>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    /// An empty histogram with these upper bounds (`+Inf` is added).
+    pub fn new(bounds: &[f64]) -> Self {
+        let mut buckets: Vec<(f64, u64)> = bounds.iter().map(|&b| (b, 0)).collect();
+        buckets.push((f64::INFINITY, 0));
+        Self {
+            buckets,
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    /// Records one observation.
+    pub fn observe(&mut self, v: f64) {
+        for (bound, n) in &mut self.buckets {
+            if v <= *bound {
+                *n += 1;
+            }
+        }
+        self.sum += v;
+        self.count += 1;
+    }
 }
 
 /// A sample value. Integers stay integers in the output (no `1024.0`).
@@ -77,6 +112,8 @@ pub struct MetricFamily {
     pub unit: Option<Unit>,
     pub kind: Kind,
     pub samples: Vec<Sample>,
+    /// The series of a [`Kind::Histogram`] family.
+    pub histograms: Vec<(Vec<Label>, Histogram)>,
 }
 
 impl MetricFamily {
@@ -93,7 +130,35 @@ impl MetricFamily {
             unit,
             kind,
             samples: Vec::new(),
+            histograms: Vec::new(),
         }
+    }
+
+    /// A histogram family; `name` excludes the unit.
+    pub fn histogram(
+        name: impl Into<Cow<'static, str>>,
+        unit: Option<Unit>,
+        help: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::new(Kind::Histogram, name, unit, help)
+    }
+
+    /// Adds a histogram series.
+    pub fn push_histogram<const N: usize>(
+        &mut self,
+        labels: [(&'static str, String); N],
+        h: Histogram,
+    ) {
+        let labels = labels
+            .into_iter()
+            .map(|(k, v)| (Cow::Borrowed(k), v))
+            .collect();
+        self.histograms.push((labels, h));
+    }
+
+    /// Whether the family has no series at all.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty() && self.histograms.is_empty()
     }
 
     /// A counter family; `name` excludes the unit and `_total`.

@@ -1,5 +1,9 @@
 //! The HTTP server: `fn app(state) -> Router` (so tests drive it without a socket), binding the
 //! `--web.listen-address` list, and graceful shutdown on SIGTERM/SIGINT with a time limit.
+//!
+//! Healing's endpoints, `POST /webhook/alertmanager` and `GET /heal/events`, answer JSON: the
+//! credentials are checked before the body is read, the body is capped, and every refusal says
+//! why (401, 400, 413, 422, 503 with `Retry-After`, or 404 when healing is not configured).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +11,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -26,6 +30,8 @@ pub struct AppState {
     /// `--web.max-requests`; `None` when unlimited.
     scrape_permits: Option<Semaphore>,
     max_requests: usize,
+    /// Healing, when configured.
+    pub healer: Option<Arc<crate::heal::Healer>>,
 }
 
 impl AppState {
@@ -35,6 +41,7 @@ impl AppState {
         health: Arc<crate::health::Health>,
         telemetry_path: String,
         max_requests: usize,
+        healer: Option<Arc<crate::heal::Healer>>,
     ) -> Self {
         let scrape_permits = (max_requests > 0).then(|| Semaphore::new(max_requests));
         Self {
@@ -43,6 +50,7 @@ impl AppState {
             telemetry_path,
             scrape_permits,
             max_requests,
+            healer,
         }
     }
 }
@@ -65,7 +73,137 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/health/live", get(health_live))
         .route("/health/ready", get(health_ready))
+        .route("/webhook/alertmanager", post(webhook))
+        .route("/heal/events", get(heal_events))
         .with_state(state)
+}
+
+/// A JSON error answer: `{"error": "..."}`.
+fn json_error(code: StatusCode, message: impl std::fmt::Display) -> Response {
+    let body = serde_json::json!({ "error": message.to_string() }).to_string();
+    (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The healer and the caller's right to use it, or the answer refusing them (boxed: a
+/// `Response` is large, and this is the rare path).
+fn authorized<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+) -> Result<&'a Arc<crate::heal::Healer>, Box<Response>> {
+    let Some(healer) = &state.healer else {
+        return Err(Box::new(json_error(
+            StatusCode::NOT_FOUND,
+            "healing is not configured: add heal rules or enable heal.autoheal in the config file",
+        )));
+    };
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    if !healer.credentials().allows(auth) {
+        let mut r = json_error(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"hale\", Basic realm=\"hale\""),
+        );
+        return Err(Box::new(r));
+    }
+    Ok(healer)
+}
+
+async fn webhook(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+    use crate::heal::engine::Reject;
+    use crate::heal::payload::DecodeError;
+    let healer = match authorized(&state, request.headers()) {
+        Ok(h) => Arc::clone(h),
+        Err(r) => return *r,
+    };
+    let limit = healer.max_body_bytes();
+    let body = match axum::body::to_bytes(request.into_body(), limit).await {
+        Ok(b) => b,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                json_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is larger than heal.max_body_bytes ({limit} bytes)"),
+                )
+            } else {
+                json_error(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
+            };
+        }
+    };
+    match healer.receive(&body).await {
+        Ok(plans) => {
+            let decisions: Vec<serde_json::Value> = plans
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "rule": p.rule,
+                        "alertname": p.alertname,
+                        "fingerprint": p.fingerprint,
+                        "target": p.target,
+                        "action": p.action,
+                        "result": p.outcome.as_str(),
+                        "detail": p.detail,
+                    })
+                })
+                .collect();
+            let body = serde_json::json!({ "status": "accepted", "decisions": decisions });
+            (
+                StatusCode::ACCEPTED,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        Err(Reject::Decode(e @ DecodeError::Syntax(_))) => json_error(StatusCode::BAD_REQUEST, e),
+        Err(Reject::Decode(e @ DecodeError::Invalid(_))) => {
+            json_error(StatusCode::UNPROCESSABLE_ENTITY, e)
+        }
+        Err(e @ (Reject::QueueFull(_) | Reject::DockerDown(_))) => {
+            let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, e);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+            r
+        }
+        Err(e @ Reject::Audit(_)) => {
+            tracing::error!(error = %e, "heal: the audit log failed; the webhook is refused");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, e)
+        }
+    }
+}
+
+async fn heal_events(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let healer = match authorized(&state, &headers) {
+        Ok(h) => Arc::clone(h),
+        Err(r) => return *r,
+    };
+    let filter = match crate::heal::audit::Filter::from_query(query.as_deref().unwrap_or("")) {
+        Ok(f) => f,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
+    };
+    match healer.events(filter).await {
+        Ok(events) => {
+            let events: Vec<serde_json::Value> = events.iter().map(|d| d.to_json()).collect();
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    ),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                ],
+                serde_json::json!({ "events": events }).to_string(),
+            )
+                .into_response()
+        }
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
 }
 
 /// A draft-06 health document: its media type, no caching (it is a live status), and 503 for

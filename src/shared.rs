@@ -14,6 +14,13 @@ impl<T> Shared<T> {
     }
 }
 
+impl<T> Shared<T> {
+    /// The instance, if something started it.
+    pub fn get(&self) -> Option<Arc<T>> {
+        self.0.get().map(Arc::clone)
+    }
+}
+
 impl<T> Clone for Shared<T> {
     fn clone(&self) -> Self {
         Self(Arc::clone(&self.0))

@@ -45,6 +45,7 @@ async fn scrapes_over_the_limit_get_503() {
         health,
         "/metrics".into(),
         1,
+        None,
     )));
 
     let first = tokio::spawn(common::request(router.clone(), "/metrics", None));

@@ -18,6 +18,7 @@ pub mod diskstats;
 pub mod docker;
 pub mod filefd;
 pub mod filesystem;
+pub mod heal;
 pub mod health;
 pub mod loadavg;
 pub mod meminfo;
@@ -130,6 +131,12 @@ pub const SPECS: &[Spec] = &[
         build: |s| Arc::new(health::HealthMetrics::new(s.health_model())),
     },
     Spec {
+        name: "heal",
+        enabled_by_default: true,
+        help: "Healing decisions, action durations, queue depth and give-ups (hale_heal_*); nothing unless healing is configured",
+        build: |s| Arc::new(heal::HealMetrics::new(s.healer.clone())),
+    },
+    Spec {
         name: "loadavg",
         enabled_by_default: true,
         help: "Load average (node_load1/5/15)",
@@ -236,6 +243,10 @@ pub struct Settings {
     /// Whether `/health` checks Docker (the docker collector is enabled).
     pub health_docker: bool,
     pub health_model: Shared<crate::health::Health>,
+    /// The `heal:` section.
+    pub heal: crate::heal::policy::HealConfig,
+    /// The healer, once [`crate::app_state`] started it (only when healing is configured).
+    pub healer: Shared<crate::heal::Healer>,
 }
 
 impl Settings {
@@ -267,6 +278,8 @@ impl Settings {
             health: crate::health::HealthConfig::default(),
             health_docker: true,
             health_model: Shared::default(),
+            heal: crate::heal::policy::HealConfig::default(),
+            healer: Shared::default(),
         }
     }
 }

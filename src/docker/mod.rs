@@ -281,6 +281,30 @@ pub struct Container {
     pub use_stats_api: bool,
 }
 
+/// What healing needs of every container, whether or not the `docker:` selection reports it:
+/// its full labels (for allow-lists and `hale.autoheal`), state and health.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Known {
+    pub docker_id: String,
+    pub name: String,
+    pub labels: std::collections::HashMap<String, String>,
+    pub state: State,
+    pub health: Health,
+    /// Unix seconds of the last start.
+    pub started_at: Option<f64>,
+}
+
+/// Why a container that is not running stopped, as the events stream told hale. A container
+/// that stopped while hale was not watching has no entry: hale does not know, and healing treats
+/// that like a stop an operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCause {
+    /// A client asked (`docker stop`, `docker kill`, Compose, an orchestrator, or hale itself).
+    Requested,
+    /// It died on its own: its process exited, crashed or was OOM-killed.
+    OnItsOwn,
+}
+
 /// Whether hale is connected to Docker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Connection {
@@ -301,6 +325,11 @@ pub struct Snapshot {
     pub containers: BTreeMap<String, Arc<Container>>,
     /// Resources from the stats API, by Docker ID, for containers that use it.
     pub stats: BTreeMap<String, Arc<Resources>>,
+    /// Every container by name, selected or not, for healing. Empty unless `connection` is `Up`.
+    pub known: BTreeMap<String, Arc<Known>>,
+    /// By Docker ID: why each container seen stopping since its last start stopped. Kept across
+    /// reconnections (a stop does not become less deliberate because Docker restarted).
+    pub exits: BTreeMap<String, ExitCause>,
     /// When the last full list finished, and how long the engine took to answer it.
     pub last_sync: Option<Instant>,
     pub response_time: Option<Duration>,
@@ -316,6 +345,8 @@ impl Snapshot {
             connection: Connection::Connecting,
             containers: BTreeMap::new(),
             stats: BTreeMap::new(),
+            known: BTreeMap::new(),
+            exits: BTreeMap::new(),
             last_sync: None,
             response_time: None,
             connected_once: false,

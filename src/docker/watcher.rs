@@ -7,11 +7,17 @@
 //! Any error ends the session: the snapshot is published empty with the reason (a container hale
 //! cannot vouch for is not reported), and the task reconnects with capped exponential backoff.
 //!
-//! Readers take an `Arc<Snapshot>` under a mutex held for a pointer copy; the writer builds a new
-//! snapshot per change. A scrape therefore never waits on Docker, however slow Docker is.
+//! Readers take an `Arc<Snapshot>` from a `tokio::sync::watch` channel (a pointer copy under a
+//! lock); the writer builds a new snapshot per change, and subscribers (autoheal) wake on it. A
+//! scrape therefore never waits on Docker, however slow Docker is.
+//!
+//! Besides the containers the `docker:` selection reports, every container's labels, state and
+//! health are kept for healing, and the events stream tells why each container last stopped:
+//! `kill` and `stop` events come only from a client's request, while a bare `die` is a process
+//! that exited on its own.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::errors::Error as BollardError;
@@ -21,7 +27,9 @@ use bollard::Docker;
 use futures_util::{stream, StreamExt};
 
 use super::cgroup::Layout;
-use super::{Connection, Container, DockerConfig, Health, ResourceSource, Snapshot, State};
+use super::{
+    Connection, Container, DockerConfig, ExitCause, Health, Known, ResourceSource, Snapshot, State,
+};
 use crate::paths::HostPaths;
 
 const FIRST_RETRY: Duration = Duration::from_millis(500);
@@ -34,7 +42,7 @@ pub struct Watcher {
     config: DockerConfig,
     paths: HostPaths,
     layout: Layout,
-    snapshot: Mutex<Arc<Snapshot>>,
+    snapshot: tokio::sync::watch::Sender<Arc<Snapshot>>,
 }
 
 /// How the engine names cgroups, learnt from `/info` at the start of a session.
@@ -53,7 +61,7 @@ impl Watcher {
             config,
             paths,
             layout,
-            snapshot: Mutex::new(Arc::new(Snapshot::connecting())),
+            snapshot: tokio::sync::watch::Sender::new(Arc::new(Snapshot::connecting())),
         });
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
@@ -68,7 +76,12 @@ impl Watcher {
 
     /// The latest snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.snapshot.lock().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.snapshot.borrow())
+    }
+
+    /// A receiver that wakes on every new snapshot.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.subscribe()
     }
 
     /// The config this watcher runs with.
@@ -87,10 +100,11 @@ impl Watcher {
     }
 
     fn publish(&self, change: impl FnOnce(&mut Snapshot)) {
-        let mut guard = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        let mut next = Snapshot::clone(&guard);
-        change(&mut next);
-        *guard = Arc::new(next);
+        self.snapshot.send_modify(|current| {
+            let mut next = Snapshot::clone(current);
+            change(&mut next);
+            *current = Arc::new(next);
+        });
     }
 
     async fn run(self: Arc<Self>) {
@@ -116,6 +130,7 @@ impl Watcher {
                 s.connection = Connection::Down(reason);
                 s.containers.clear();
                 s.stats.clear();
+                s.known.clear();
             });
             tokio::time::sleep(retry).await;
             retry = (retry * 2).min(MAX_RETRY);
@@ -207,16 +222,24 @@ impl Watcher {
                 .collect()
                 .await;
         let mut containers = BTreeMap::new();
+        let mut known = BTreeMap::new();
         for inspect in inspected {
-            if let Some(c) = inspect?.and_then(|i| self.container(i, driver)) {
+            let Some((k, c)) = inspect?.and_then(|i| self.container(i, driver)) else {
+                continue;
+            };
+            if let Some(c) = c {
                 containers.insert(c.docker_id.clone(), Arc::new(c));
             }
+            known.insert(k.name.clone(), Arc::new(k));
         }
         self.publish(|s| {
             s.connection = Connection::Up;
             s.connected_once = true;
             s.stats.retain(|id, _| containers.contains_key(id));
+            s.exits
+                .retain(|id, _| known.values().any(|k| &k.docker_id == id));
             s.containers = containers;
+            s.known = known;
             s.last_sync = Some(Instant::now());
             s.response_time = Some(response_time);
         });
@@ -258,7 +281,7 @@ impl Watcher {
         if !changes_state(&action) {
             return Ok(());
         }
-        let container = if action == "destroy" {
+        let inspected = if action == "destroy" {
             None
         } else {
             self.inspect(docker, id.clone())
@@ -266,13 +289,36 @@ impl Watcher {
                 .and_then(|i| self.container(i, driver))
         };
         tracing::debug!(container = id, action, "docker event");
-        self.publish(|s| match container {
-            Some(c) => {
-                s.containers.insert(id, Arc::new(c));
+        self.publish(|s| {
+            match action.as_str() {
+                "kill" | "stop" => {
+                    s.exits.insert(id.clone(), ExitCause::Requested);
+                }
+                "die" => {
+                    s.exits.entry(id.clone()).or_insert(ExitCause::OnItsOwn);
+                }
+                "start" | "destroy" => {
+                    s.exits.remove(&id);
+                }
+                _ => {}
             }
-            None => {
-                s.containers.remove(&id);
-                s.stats.remove(&id);
+            // A rename moves the entry, so drop the old name first.
+            s.known.retain(|_, k| k.docker_id != id);
+            let (known, container) = match inspected {
+                Some((k, c)) => (Some(k), c),
+                None => (None, None),
+            };
+            if let Some(k) = known {
+                s.known.insert(k.name.clone(), Arc::new(k));
+            }
+            match container {
+                Some(c) => {
+                    s.containers.insert(id, Arc::new(c));
+                }
+                None => {
+                    s.containers.remove(&id);
+                    s.stats.remove(&id);
+                }
             }
         });
         Ok(())
@@ -317,8 +363,13 @@ impl Watcher {
         }
     }
 
-    /// Builds hale's view of an inspected container; `None` when the config leaves it out.
-    fn container(&self, i: ContainerInspectResponse, driver: CgroupDriver) -> Option<Container> {
+    /// Builds hale's view of an inspected container: what healing knows of it, and the
+    /// reported container unless the config leaves it out. `None` without an ID.
+    fn container(
+        &self,
+        i: ContainerInspectResponse,
+        driver: CgroupDriver,
+    ) -> Option<(Known, Option<Container>)> {
         let docker_id = i.id?;
         let name = i
             .name
@@ -327,12 +378,26 @@ impl Watcher {
             .to_string();
         let config = i.config.unwrap_or_default();
         let labels = config.labels.unwrap_or_default();
-        if !self.config.selects(&name, &labels) {
-            return None;
-        }
         let state = i.state.unwrap_or_default();
-        let host_config = i.host_config.unwrap_or_default();
         let status = state.status.map(|s| s.to_string()).unwrap_or_default();
+        let health = state
+            .health
+            .and_then(|h| h.status)
+            .map(|s| Health::parse(s.as_ref()))
+            .unwrap_or(Health::None);
+        let started_at = state.started_at.as_deref().and_then(super::parse_time);
+        let known = Known {
+            docker_id: docker_id.clone(),
+            name: name.clone(),
+            labels: labels.clone(),
+            state: State::parse(&status).unwrap_or(State::Dead),
+            health,
+            started_at,
+        };
+        if !self.config.selects(&name, &labels) {
+            return Some((known, None));
+        }
+        let host_config = i.host_config.unwrap_or_default();
         let pid = state
             .pid
             .filter(|&p| p > 0)
@@ -353,7 +418,7 @@ impl Watcher {
             ResourceSource::Auto => pid.is_some() && !self.layout.has(&cgroup),
             ResourceSource::Cgroup | ResourceSource::None => false,
         };
-        Some(Container {
+        let container = Container {
             cgroup,
             name,
             image: config.image.unwrap_or_default(),
@@ -364,23 +429,20 @@ impl Watcher {
                 .iter()
                 .filter_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())))
                 .collect(),
-            state: State::parse(&status).unwrap_or(State::Dead),
-            health: state
-                .health
-                .and_then(|h| h.status)
-                .map(|s| Health::parse(s.as_ref()))
-                .unwrap_or(Health::None),
+            state: known.state,
+            health,
             restart_count: i.restart_count.unwrap_or(0).max(0) as u64,
             exit_code: state.exit_code.unwrap_or(0),
             oom_killed: state.oom_killed.unwrap_or(false),
-            started_at: state.started_at.as_deref().and_then(super::parse_time),
+            started_at,
             finished_at: state.finished_at.as_deref().and_then(super::parse_time),
             pid,
             own_network: network_mode != "host" && !network_mode.starts_with("container:"),
             memory_limit: host_config.memory.unwrap_or(0).max(0) as u64,
             use_stats_api,
             docker_id,
-        })
+        };
+        Some((known, Some(container)))
     }
 }
 

@@ -85,6 +85,79 @@ pub struct Filter {
     pub rule: Option<String>,
 }
 
+impl Filter {
+    /// Parses `GET /heal/events`' query: `limit` (1 to 10000, default 100), `since` (RFC 3339
+    /// or Unix seconds), `result`, `target`, `rule`. Anything else is an error that says so.
+    pub fn from_query(query: &str) -> Result<Filter, String> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(query).map_err(|e| format!("bad query: {e}"))?;
+        let mut f = Filter::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "limit" => {
+                    f.limit = Some(
+                        v.parse::<u32>()
+                            .ok()
+                            .filter(|n| (1..=10_000).contains(n))
+                            .ok_or_else(|| format!("limit={v:?}: use 1 to 10000"))?,
+                    )
+                }
+                "since" => {
+                    let t = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|t| t.is_finite())
+                        .or_else(|| crate::docker::parse_time(&v))
+                        .ok_or_else(|| {
+                            format!("since={v:?}: use an RFC 3339 time or Unix seconds")
+                        })?;
+                    f.since = Some(t);
+                }
+                "result" => {
+                    f.outcome = Some(Outcome::parse(&v).ok_or_else(|| {
+                        format!(
+                            "result={v:?}: use one of {}",
+                            Outcome::ALL.map(Outcome::as_str).join(", ")
+                        )
+                    })?)
+                }
+                "target" => f.target = Some(v),
+                "rule" => f.rule = Some(v),
+                other => {
+                    return Err(format!(
+                        "unknown parameter {other:?}: use limit, since, result, target, rule"
+                    ))
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
+impl Decision {
+    /// The decision as `GET /heal/events` shows it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let time = time::OffsetDateTime::from_unix_timestamp_nanos((self.time * 1e9) as i128)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default();
+        serde_json::json!({
+            "time": time,
+            "rule": self.rule,
+            "alertname": self.alertname,
+            "fingerprint": self.fingerprint,
+            "target": self.target,
+            "action": self.action,
+            "result": self.outcome.as_str(),
+            "duration_seconds": self.duration,
+            "detail": self.detail,
+        })
+    }
+}
+
 /// A failure of the audit database.
 #[derive(Debug, thiserror::Error)]
 #[error("audit log {path}: {source}")]
@@ -144,79 +217,213 @@ impl Audit {
         })
     }
 
-    fn err(&self, source: rusqlite::Error) -> AuditError {
-        AuditError {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `f` on the log without a transaction of its own (each statement commits).
+    pub fn with<T>(&self, f: impl FnOnce(&Tx) -> Result<T, AuditError>) -> Result<T, AuditError> {
+        let conn = self.conn();
+        f(&Tx {
+            conn: &conn,
+            path: &self.path,
+        })
+    }
+
+    /// Runs `f` in one write transaction, committed (and on disk) when `f` returns `Ok`, rolled
+    /// back when it returns `Err`. Transactions are serialized, so a claim and the decisions
+    /// that follow from it cannot interleave with another request's.
+    pub fn transaction<T, E: From<AuditError>>(
+        &self,
+        f: impl FnOnce(&Tx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn();
+        let err = |source| AuditError {
+            path: self.path.clone(),
+            source,
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let out = f(&Tx {
+            conn: &tx,
+            path: &self.path,
+        })?;
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
+    /// See [`Tx::claim`].
+    pub fn claim(&self, key: &str, now: f64) -> Result<bool, AuditError> {
+        self.with(|tx| tx.claim(key, now))
+    }
+
+    /// See [`Tx::record`].
+    pub fn record(&self, d: &Decision) -> Result<i64, AuditError> {
+        self.with(|tx| tx.record(d))
+    }
+
+    /// See [`Tx::last_executed`].
+    pub fn last_executed(&self, rule: &str, target: &str) -> Result<Option<f64>, AuditError> {
+        self.with(|tx| tx.last_executed(rule, target))
+    }
+
+    /// See [`Tx::attempts_since`].
+    pub fn attempts_since(&self, rule: &str, target: &str, since: f64) -> Result<u64, AuditError> {
+        self.with(|tx| tx.attempts_since(rule, target, since))
+    }
+
+    /// See [`Tx::events`].
+    pub fn events(&self, f: &Filter) -> Result<Vec<Decision>, AuditError> {
+        self.with(|tx| tx.events(f))
+    }
+
+    /// Deletes decisions and idempotency keys older than `before`; returns the rows removed.
+    pub fn prune(&self, before: f64) -> Result<usize, AuditError> {
+        self.transaction(|tx| {
+            let a = tx
+                .conn
+                .execute("DELETE FROM decisions WHERE time < ?1", params![before])
+                .map_err(|e| tx.err(e))?;
+            let b = tx
+                .conn
+                .execute("DELETE FROM idempotency WHERE time < ?1", params![before])
+                .map_err(|e| tx.err(e))?;
+            Ok(a + b)
+        })
+    }
+
+    /// The newest decision's time, if any.
+    pub fn newest(&self) -> Result<Option<f64>, AuditError> {
+        self.with(|tx| {
+            tx.conn
+                .query_row("SELECT max(time) FROM decisions", [], |r| r.get(0))
+                .optional()
+                .map(Option::flatten)
+                .map_err(|e| tx.err(e))
+        })
+    }
+
+    /// The last `succeeded` time of each rule, for `hale_heal_last_success_timestamp_seconds`
+    /// to survive a restart.
+    pub fn last_successes(&self) -> Result<Vec<(String, f64)>, AuditError> {
+        self.with(|tx| {
+            let mut stmt = tx
+                .conn
+                .prepare_cached(
+                    "SELECT rule, max(time) FROM decisions WHERE outcome = 'succeeded' GROUP BY rule",
+                )
+                .map_err(|e| tx.err(e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| tx.err(e))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(|e| tx.err(e))
+        })
+    }
+
+    /// The (rule, target) pairs whose latest decision since `since` is `gave_up`: hale has
+    /// stopped trying them until the budget window moves on.
+    pub fn given_up(&self, since: f64) -> Result<Vec<(String, String)>, AuditError> {
+        self.with(|tx| {
+            let mut stmt = tx
+                .conn
+                .prepare_cached(
+                    "SELECT rule, target FROM decisions d WHERE outcome = 'gave_up' AND time >= ?1
+                       AND id = (SELECT max(id) FROM decisions e
+                                 WHERE e.rule = d.rule AND e.target = d.target
+                                   AND e.outcome IN ('gave_up', 'executed'))
+                     GROUP BY rule, target",
+                )
+                .map_err(|e| tx.err(e))?;
+            let rows = stmt
+                .query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| tx.err(e))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(|e| tx.err(e))
+        })
+    }
+}
+
+/// The log inside [`Audit::with`] or [`Audit::transaction`].
+pub struct Tx<'a> {
+    conn: &'a Connection,
+    path: &'a str,
+}
+
+impl Tx<'_> {
+    fn err(&self, source: rusqlite::Error) -> AuditError {
+        AuditError {
+            path: self.path.to_string(),
+            source,
+        }
+    }
+
     /// Claims an idempotency key: `true` the first time, `false` for every repeat (a retry, a
-    /// re-notification, the other Alertmanager of an HA pair).
+    /// re-notification, the other Alertmanager of an HA pair). A repeat refreshes the key's
+    /// time, so an alert that keeps firing keeps its key past the retention.
     pub fn claim(&self, key: &str, now: f64) -> Result<bool, AuditError> {
         let n = self
-            .conn()
-            .execute(
-                "INSERT OR IGNORE INTO idempotency (key, time) VALUES (?1, ?2)",
-                params![key, now],
-            )
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO idempotency (key, time) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![key, now]))
             .map_err(|e| self.err(e))?;
+        if n == 0 {
+            self.conn
+                .prepare_cached("UPDATE idempotency SET time = ?2 WHERE key = ?1")
+                .and_then(|mut s| s.execute(params![key, now]))
+                .map_err(|e| self.err(e))?;
+        }
         Ok(n == 1)
     }
 
-    /// Appends a decision; it is on disk when this returns.
+    /// Appends a decision; outside a transaction it is on disk when this returns.
     pub fn record(&self, d: &Decision) -> Result<i64, AuditError> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO decisions (time, rule, alertname, fingerprint, target, action, outcome, duration, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                d.time,
-                d.rule,
-                d.alertname,
-                d.fingerprint,
-                d.target,
-                d.action,
-                d.outcome.as_str(),
-                d.duration,
-                d.detail
-            ],
-        )
-        .map_err(|e| self.err(e))?;
-        Ok(conn.last_insert_rowid())
+        self.conn
+            .prepare_cached(
+                "INSERT INTO decisions (time, rule, alertname, fingerprint, target, action, outcome, duration, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    d.time,
+                    d.rule,
+                    d.alertname,
+                    d.fingerprint,
+                    d.target,
+                    d.action,
+                    d.outcome.as_str(),
+                    d.duration,
+                    d.detail
+                ])
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
     }
 
-    /// When the rule last acted (`executed`) on the target, for cooldowns and backoff.
+    /// When the rule last acted (`executed`) on the target, for cooldowns.
     pub fn last_executed(&self, rule: &str, target: &str) -> Result<Option<f64>, AuditError> {
-        self.conn()
-            .query_row(
+        self.conn
+            .prepare_cached(
                 "SELECT max(time) FROM decisions WHERE rule = ?1 AND target = ?2 AND outcome = 'executed'",
-                params![rule, target],
-                |row| row.get::<_, Option<f64>>(0),
             )
+            .and_then(|mut s| s.query_row(params![rule, target], |row| row.get::<_, Option<f64>>(0)))
             .map_err(|e| self.err(e))
     }
 
     /// How many times the rule acted on the target since `since`, for attempt budgets.
     pub fn attempts_since(&self, rule: &str, target: &str, since: f64) -> Result<u64, AuditError> {
-        self.conn()
-            .query_row(
+        self.conn
+            .prepare_cached(
                 "SELECT count(*) FROM decisions WHERE rule = ?1 AND target = ?2 AND outcome = 'executed' AND time >= ?3",
-                params![rule, target, since],
-                |row| row.get::<_, i64>(0),
             )
+            .and_then(|mut s| s.query_row(params![rule, target, since], |row| row.get::<_, i64>(0)))
             .map(|n| n.max(0) as u64)
             .map_err(|e| self.err(e))
     }
 
     /// Decisions, newest first.
     pub fn events(&self, f: &Filter) -> Result<Vec<Decision>, AuditError> {
-        let conn = self.conn();
-        let mut stmt = conn
+        let mut stmt = self
+            .conn
             .prepare_cached(
                 "SELECT time, rule, alertname, fingerprint, target, action, outcome, duration, detail
                  FROM decisions
@@ -253,26 +460,17 @@ impl Audit {
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
+}
 
-    /// Deletes decisions and idempotency keys older than `before`; returns the rows removed.
-    pub fn prune(&self, before: f64) -> Result<usize, AuditError> {
-        let conn = self.conn();
-        let a = conn
-            .execute("DELETE FROM decisions WHERE time < ?1", params![before])
-            .map_err(|e| self.err(e))?;
-        let b = conn
-            .execute("DELETE FROM idempotency WHERE time < ?1", params![before])
-            .map_err(|e| self.err(e))?;
-        Ok(a + b)
+impl crate::heal::policy::State for Tx<'_> {
+    fn claim(&self, key: &str, now: f64) -> Result<bool, AuditError> {
+        Tx::claim(self, key, now)
     }
-
-    /// The newest decision's time, if any.
-    pub fn newest(&self) -> Result<Option<f64>, AuditError> {
-        self.conn()
-            .query_row("SELECT max(time) FROM decisions", [], |r| r.get(0))
-            .optional()
-            .map(Option::flatten)
-            .map_err(|e| self.err(e))
+    fn last_executed(&self, rule: &str, target: &str) -> Result<Option<f64>, AuditError> {
+        Tx::last_executed(self, rule, target)
+    }
+    fn attempts_since(&self, rule: &str, target: &str, since: f64) -> Result<u64, AuditError> {
+        Tx::attempts_since(self, rule, target, since)
     }
 }
 
@@ -350,9 +548,39 @@ mod tests {
         assert_eq!(web1_since.len(), 1);
         assert_eq!(web1_since[0].time, 200.0);
 
-        assert_eq!(a.prune(150.0).unwrap(), 2 + 1, "two decisions and one key");
-        assert_eq!(a.events(&Filter::default()).unwrap().len(), 2);
-        assert_eq!(a.newest().unwrap(), Some(250.0));
+        // Two decisions go; the key f1@t1 stays, as its repeat at 300 refreshed it.
+        assert_eq!(a.prune(150.0).unwrap(), 2);
+        assert!(!a.claim("f1@t1", 301.0).unwrap(), "a refreshed key survives pruning");
+        assert_eq!(a.prune(1000.0).unwrap(), 2 + 2, "the rest: two decisions, two keys");
+        assert!(a.claim("f1@t1", 1001.0).unwrap(), "a pruned key is new again");
+        assert_eq!(a.events(&Filter::default()).unwrap().len(), 0);
+        assert_eq!(a.newest().unwrap(), None);
+    }
+
+    #[test]
+    fn event_queries_are_parsed_strictly() {
+        let f = Filter::from_query(
+            "limit=5&since=2026-11-23T04%3A00%3A00Z&result=gave_up&target=web-1&rule=r",
+        )
+        .unwrap();
+        assert_eq!(f.limit, Some(5));
+        assert_eq!(f.since, Some(1_795_406_400.0));
+        assert_eq!(f.outcome, Some(Outcome::GaveUp));
+        assert_eq!(f.target.as_deref(), Some("web-1"));
+        assert_eq!(
+            Filter::from_query("since=1700000000.5").unwrap().since,
+            Some(1_700_000_000.5)
+        );
+        for (bad, why) in [
+            ("limit=0", "limit"),
+            ("limit=abc", "limit"),
+            ("since=yesterday", "since"),
+            ("result=exploded", "use one of"),
+            ("colour=red", "unknown parameter"),
+        ] {
+            let err = Filter::from_query(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

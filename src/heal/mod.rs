@@ -1,15 +1,26 @@
-//! Healing (issue 5, in progress): turning Alertmanager notifications into safe actions.
+//! Healing: turning Alertmanager notifications (and unhealthy containers labelled for autoheal)
+//! into safe actions, every decision kept in a durable audit log.
 //!
-//! Done so far: [`payload`] decodes Alertmanager's webhook payload (version 4) with errors that
-//! separate "not JSON" (400) from "not the payload" (422), and [`rules`] matches alerts to heal
-//! rules the way Alertmanager's matchers do and resolves the target through the rule's
-//! allow-list; [`audit`] is the SQLite log of decisions that also holds idempotency keys and
-//! from which cooldowns and attempt budgets are computed. [`policy`] combines them into
-//! decisions (denied, duplicate, cooldown, budget, dry-run, executed), which `hale heal simulate`
-//! prints. Not yet built: the webhook endpoint, its authentication, the action queue with
-//! retries and backoff, and the Docker and exec actions.
+//! [`payload`] decodes Alertmanager's webhook payload (version 4); [`auth`] checks the bearer
+//! token or basic auth Alertmanager sends; [`rules`] matches alerts to heal rules the way
+//! Alertmanager's matchers do and resolves the target through the rule's allow-list; [`policy`]
+//! turns a notification into decisions (denied, duplicate, cooldown, budget, dry-run, executed);
+//! [`audit`] is the SQLite log that holds the decisions and the idempotency keys from which
+//! cooldowns and budgets are computed; [`engine`] runs it all: the decision transaction, the
+//! bounded queue, retries with backoff, cancellation, the Docker actions and autoheal; [`exec`]
+//! runs the `exec` action's command.
 
 pub mod audit;
+pub mod auth;
+pub mod engine;
+pub mod exec;
 pub mod payload;
 pub mod policy;
 pub mod rules;
+
+pub use engine::Healer;
+
+/// The rule name autoheal's decisions carry; config rules may not use it.
+pub const AUTOHEAL_RULE: &str = "autoheal";
+/// The `alertname` of autoheal's synthetic alerts.
+pub const AUTOHEAL_ALERT: &str = "HaleAutoheal";

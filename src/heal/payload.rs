@@ -39,9 +39,13 @@ pub struct Alert {
 impl Alert {
     /// The key under which an alert is acted on once: Alertmanager's fingerprint (a hash of the
     /// label set) and when this firing started. Retries, repeats and an HA pair's duplicate
-    /// deliveries of the same firing share it; a new firing of the same alert does not.
+    /// deliveries of the same firing share it; a new firing of the same alert does not. Its
+    /// resolution is a different event with its own key.
     pub fn idempotency_key(&self) -> String {
-        format!("{}@{}", self.fingerprint, self.starts_at)
+        match self.status {
+            AlertStatus::Firing => format!("{}@{}", self.fingerprint, self.starts_at),
+            AlertStatus::Resolved => format!("{}@{}/resolved", self.fingerprint, self.starts_at),
+        }
     }
 
     /// The alert's name (`alertname` label), or empty.

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::audit::{Audit, AuditError, Outcome};
+use super::audit::{AuditError, Decision, Outcome};
 use super::payload::{Alert, Notification};
-use super::rules::{Rule, Verdict};
+use super::rules::{ActionKind, Lookup, Rule, Verdict};
+use crate::docker::ExitCause;
 
 /// The attempt budget: at most `attempts` executions per rule and target within `window`.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -20,6 +21,69 @@ pub struct Budget {
     pub attempts: u64,
     #[serde(deserialize_with = "crate::config::positive_duration")]
     pub window: Duration,
+}
+
+/// The wait before hale retries a failed action: `initial`, doubling per failure, at most `max`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backoff {
+    #[serde(deserialize_with = "crate::config::positive_duration")]
+    pub initial: Duration,
+    #[serde(deserialize_with = "crate::config::positive_duration")]
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The wait after the `failures`-th failure in a row (1-based).
+    pub fn delay(&self, failures: u32) -> Duration {
+        let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(30));
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// `heal.audit`: where the log lives and how long it keeps decisions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    pub path: std::path::PathBuf,
+    /// Decisions and idempotency keys older than this are deleted (hourly).
+    #[serde(deserialize_with = "crate::config::positive_duration")]
+    pub retention: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            path: "/var/lib/hale/heal.db".into(),
+            retention: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// `heal.autoheal`: restart labelled containers that turn unhealthy, without Prometheus.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutohealConfig {
+    /// Off by default: hale acts on the Docker socket only when the config says so.
+    pub enabled: bool,
+    /// The label a container carries to opt in.
+    pub label: crate::docker::LabelSelector,
+    /// How long a restart may take.
+    #[serde(deserialize_with = "crate::config::positive_duration")]
+    pub timeout: Duration,
+}
+
+impl Default for AutohealConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            label: crate::docker::LabelSelector {
+                key: "hale.autoheal".into(),
+                value: Some("true".into()),
+            },
+            timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// The `heal:` section of the config file.
@@ -32,7 +96,29 @@ pub struct HealConfig {
     #[serde(deserialize_with = "crate::config::duration")]
     pub cooldown: Duration,
     pub budget: Budget,
+    pub backoff: Backoff,
+    /// Actions queued, running or waiting to retry, at most; a webhook that would overflow it
+    /// gets 503 and nothing of it is recorded, so Alertmanager's retry is not a duplicate.
+    #[serde(deserialize_with = "at_least_one")]
+    pub queue_size: usize,
+    /// Actions running at once.
+    #[serde(deserialize_with = "at_least_one")]
+    pub workers: usize,
+    /// Largest webhook body accepted, in bytes.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_body_bytes: usize,
+    pub auth: super::auth::AuthConfig,
+    pub audit: AuditConfig,
+    pub autoheal: AutohealConfig,
     pub rules: Vec<Rule>,
+}
+
+fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v = usize::deserialize(d)?;
+    if v == 0 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(v)
 }
 
 impl Default for HealConfig {
@@ -44,8 +130,49 @@ impl Default for HealConfig {
                 attempts: 3,
                 window: Duration::from_secs(3600),
             },
+            backoff: Backoff {
+                initial: Duration::from_secs(10),
+                max: Duration::from_secs(300),
+            },
+            queue_size: 64,
+            workers: 4,
+            max_body_bytes: 1 << 20,
+            auth: super::auth::AuthConfig::default(),
+            audit: AuditConfig::default(),
+            autoheal: AutohealConfig::default(),
             rules: Vec::new(),
         }
+    }
+}
+
+impl HealConfig {
+    /// Whether healing is on: there are rules, or autoheal is enabled.
+    pub fn enabled(&self) -> bool {
+        !self.rules.is_empty() || self.autoheal.enabled
+    }
+
+    /// Checks what serde cannot: unique rule names, a budget of at least one attempt, and
+    /// credentials when healing is on (reading the secret files).
+    pub fn validate(&self) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for r in &self.rules {
+            if !names.insert(r.name.as_str()) {
+                return Err(format!("heal.rules: two rules are named {:?}", r.name));
+            }
+            if r.name == super::AUTOHEAL_RULE {
+                return Err(format!("heal.rules: the name {:?} is autoheal's", r.name));
+            }
+        }
+        if self.budget.attempts == 0 {
+            return Err("heal.budget.attempts: must be at least 1".into());
+        }
+        if self.backoff.initial > self.backoff.max {
+            return Err("heal.backoff: initial is longer than max".into());
+        }
+        if self.enabled() {
+            self.auth.resolve()?;
+        }
+        Ok(())
     }
 }
 
@@ -58,22 +185,17 @@ pub trait State {
     fn attempts_since(&self, rule: &str, target: &str, since: f64) -> Result<u64, AuditError>;
 }
 
-impl State for Audit {
-    fn claim(&self, key: &str, now: f64) -> Result<bool, AuditError> {
-        Audit::claim(self, key, now)
-    }
-    fn last_executed(&self, rule: &str, target: &str) -> Result<Option<f64>, AuditError> {
-        Audit::last_executed(self, rule, target)
-    }
-    fn attempts_since(&self, rule: &str, target: &str, since: f64) -> Result<u64, AuditError> {
-        Audit::attempts_since(self, rule, target, since)
-    }
+/// What the policy knows beyond the audit log: the containers, and the actions in flight.
+pub trait World {
+    fn container(&self, name: &str) -> Lookup;
+    /// Whether an attempt of this rule on this target is queued, running or waiting to retry.
+    fn pending(&self, rule: &str, target: &str) -> bool;
 }
 
-/// No history at all: what a payload would do on a fresh hale.
-pub struct NoHistory;
+/// No history and no Docker: what a payload would do on a fresh hale (`hale heal simulate`).
+pub struct Offline;
 
-impl State for NoHistory {
+impl State for Offline {
     fn claim(&self, _: &str, _: f64) -> Result<bool, AuditError> {
         Ok(true)
     }
@@ -82,6 +204,15 @@ impl State for NoHistory {
     }
     fn attempts_since(&self, _: &str, _: &str, _: f64) -> Result<u64, AuditError> {
         Ok(0)
+    }
+}
+
+impl World for Offline {
+    fn container(&self, _: &str) -> Lookup {
+        Lookup::Unknown
+    }
+    fn pending(&self, _: &str, _: &str) -> bool {
+        false
     }
 }
 
@@ -95,22 +226,48 @@ pub struct Planned {
     pub action: &'static str,
     pub outcome: Outcome,
     pub detail: String,
+    /// Index of the alert in the notification.
+    pub alert: usize,
 }
+
+impl Planned {
+    /// The audit-log row of this decision at `time`.
+    pub fn decision(&self, time: f64) -> Decision {
+        Decision {
+            time,
+            rule: self.rule.clone(),
+            alertname: self.alertname.clone(),
+            fingerprint: self.fingerprint.clone(),
+            target: self.target.clone(),
+            action: self.action.into(),
+            outcome: self.outcome,
+            duration: None,
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+/// Why hale does not start (or restart) a container that is not running unless it died on its
+/// own: an operator's `docker stop` must stay stopped, whatever alert fires.
+pub const STOPPED_BY_REQUEST: &str = "the container is stopped and did not die on its own \
+    (stopped by request, or before hale watched it): hale does not start it";
 
 impl HealConfig {
     /// Decides every (alert, matching rule) pair of a notification at time `now` (Unix
-    /// seconds). `container_labels` looks up a container's labels for `allow.label`.
+    /// seconds), for `rules` (the config's, or autoheal's).
     pub fn decide(
         &self,
+        rules: &[Rule],
         n: &Notification,
         now: f64,
         state: &dyn State,
-        container_labels: &dyn Fn(&str) -> Option<std::collections::HashMap<String, String>>,
+        world: &dyn World,
     ) -> Result<Vec<Planned>, AuditError> {
         let mut out = Vec::new();
-        for alert in &n.alerts {
-            for rule in &self.rules {
-                if let Some(p) = self.decide_one(alert, rule, now, state, container_labels)? {
+        for (index, alert) in n.alerts.iter().enumerate() {
+            for rule in rules {
+                if let Some(mut p) = self.decide_one(alert, rule, now, state, world)? {
+                    p.alert = index;
                     out.push(p);
                 }
             }
@@ -124,7 +281,7 @@ impl HealConfig {
         rule: &Rule,
         now: f64,
         state: &dyn State,
-        container_labels: &dyn Fn(&str) -> Option<std::collections::HashMap<String, String>>,
+        world: &dyn World,
     ) -> Result<Option<Planned>, AuditError> {
         let plan = |target: String, outcome: Outcome, detail: String| Planned {
             rule: rule.name.clone(),
@@ -134,20 +291,39 @@ impl HealConfig {
             action: rule.action.as_str(),
             outcome,
             detail,
+            alert: 0,
         };
-        let target = match rule.judge(alert, container_labels) {
+        let target = match rule.judge(alert, |name| world.container(name)) {
             Verdict::NoMatch => return Ok(None),
             Verdict::Denied { target, reason } => {
                 return Ok(Some(plan(target, Outcome::Denied, reason)))
             }
             Verdict::Act { target } => target,
         };
+        if matches!(rule.action, ActionKind::Start | ActionKind::Restart) {
+            if let Lookup::Found(v) = world.container(&target) {
+                if !v.running && v.exit != Some(ExitCause::OnItsOwn) {
+                    return Ok(Some(plan(
+                        target,
+                        Outcome::Denied,
+                        STOPPED_BY_REQUEST.into(),
+                    )));
+                }
+            }
+        }
         let key = format!("{}|{}", rule.name, alert.idempotency_key());
         if !state.claim(&key, now)? {
             return Ok(Some(plan(
                 target,
                 Outcome::SkippedDuplicate,
                 "this firing was already handled".into(),
+            )));
+        }
+        if world.pending(&rule.name, &target) {
+            return Ok(Some(plan(
+                target,
+                Outcome::SkippedCooldown,
+                "an attempt is already queued, running or waiting to retry".into(),
             )));
         }
         if let Some(last) = state.last_executed(&rule.name, &target)? {
@@ -186,7 +362,7 @@ impl HealConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::heal::audit::Decision;
+    use crate::heal::audit::Audit;
 
     const CONFIG: &str = "cooldown: 60s
 budget: {attempts: 2, window: 1h}
@@ -207,23 +383,28 @@ rules:
     }
 
     fn outcome(cfg: &HealConfig, n: &Notification, now: f64, audit: &Audit) -> Outcome {
-        let plans = cfg.decide(n, now, audit, &|_: &str| None).unwrap();
-        assert_eq!(plans.len(), 1, "{plans:?}");
-        let p = &plans[0];
-        audit
-            .record(&Decision {
-                time: now,
-                rule: p.rule.clone(),
-                alertname: p.alertname.clone(),
-                fingerprint: p.fingerprint.clone(),
-                target: p.target.clone(),
-                action: p.action.into(),
-                outcome: p.outcome,
-                duration: None,
-                detail: p.detail.clone(),
+        let plans = audit
+            .transaction(|tx| {
+                let plans = cfg.decide(&cfg.rules, n, now, tx, &NoContainers)?;
+                for p in &plans {
+                    tx.record(&p.decision(now))?;
+                }
+                Ok::<_, AuditError>(plans)
             })
             .unwrap();
-        p.outcome
+        assert_eq!(plans.len(), 1, "{plans:?}");
+        plans[0].outcome
+    }
+
+    /// Docker knows no container (only allow.names rules are used here).
+    struct NoContainers;
+    impl World for NoContainers {
+        fn container(&self, _: &str) -> Lookup {
+            Lookup::Missing
+        }
+        fn pending(&self, _: &str, _: &str) -> bool {
+            false
+        }
     }
 
     #[test]
@@ -265,10 +446,14 @@ rules:
         let mut cfg: HealConfig = serde_saphyr::from_str(CONFIG).unwrap();
         cfg.dry_run = true;
         let n = notification("f1", "2026-11-23T04:00:00Z", "web-1");
-        let plans = cfg.decide(&n, 1000.0, &NoHistory, &|_: &str| None).unwrap();
+        let plans = cfg
+            .decide(&cfg.rules, &n, 1000.0, &Offline, &Offline)
+            .unwrap();
         assert_eq!(plans[0].outcome, Outcome::DryRun);
         // Without history a repeat is not a duplicate: a simulation claims nothing.
-        let again = cfg.decide(&n, 1000.0, &NoHistory, &|_: &str| None).unwrap();
+        let again = cfg
+            .decide(&cfg.rules, &n, 1000.0, &Offline, &Offline)
+            .unwrap();
         assert_eq!(again[0].outcome, Outcome::DryRun);
     }
 }

@@ -194,6 +194,24 @@ impl TryFrom<RawRule> for Rule {
     }
 }
 
+/// A container as the policy sees it when judging.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetView {
+    pub labels: std::collections::HashMap<String, String>,
+    pub running: bool,
+    pub exit: Option<crate::docker::ExitCause>,
+}
+
+/// The answer to "what is container X?".
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// Nobody asked Docker (`hale heal simulate`): checks that need the container are skipped.
+    Unknown,
+    /// Docker has no such container.
+    Missing,
+    Found(TargetView),
+}
+
 /// What a rule makes of one alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -224,13 +242,8 @@ impl Rule {
             && self.match_re.iter().all(|(k, re)| re.is_match(get(k)))
     }
 
-    /// Judges an alert. `container_labels` looks up a container's labels by name (`None`: no
-    /// such container), for `allow.label`.
-    pub fn judge(
-        &self,
-        alert: &Alert,
-        container_labels: impl Fn(&str) -> Option<std::collections::HashMap<String, String>>,
-    ) -> Verdict {
+    /// Judges an alert. `lookup` finds a container by name, for `allow.label`.
+    pub fn judge(&self, alert: &Alert, lookup: impl Fn(&str) -> Lookup) -> Verdict {
         if !self.matches(alert) {
             return Verdict::NoMatch;
         }
@@ -262,15 +275,34 @@ impl Rule {
             return deny("the container name is not in allow.names".into());
         }
         if let Some(selector) = &self.allow_label {
-            match container_labels(&target) {
-                None => return deny("no such container".into()),
-                Some(labels) if !selector.matches(&labels) => {
+            match lookup(&target) {
+                Lookup::Missing => return deny("no such container".into()),
+                Lookup::Found(v) if !selector.matches(&v.labels) => {
                     return deny(format!("the container lacks the label {}", selector.key))
                 }
-                Some(_) => {}
+                Lookup::Found(_) | Lookup::Unknown => {}
             }
         }
         Verdict::Act { target }
+    }
+
+    /// The built-in rule of autoheal: restart a container carrying `label` when hale's own
+    /// synthetic `HaleAutoheal` alert names it.
+    pub fn autoheal(label: LabelSelector, timeout: Duration) -> Rule {
+        Rule {
+            name: super::AUTOHEAL_RULE.to_string(),
+            equal: BTreeMap::from([("alertname".to_string(), super::AUTOHEAL_ALERT.to_string())]),
+            match_re: Vec::new(),
+            on: firing_only(),
+            target_label: default_target_label(),
+            action: ActionKind::Restart,
+            signal: String::new(),
+            argv: Vec::new(),
+            timeout,
+            allow_names: Vec::new(),
+            allow_label: Some(label),
+            dry_run: false,
+        }
     }
 }
 
@@ -308,7 +340,7 @@ allow: {names: ['web-*', 'api-?']}
     #[test]
     fn matches_like_alertmanager_and_resolves_the_target_through_the_allow_list() {
         let r = rule(RESTART).unwrap();
-        let no_labels = |_: &str| None;
+        let no_labels = |_: &str| Lookup::Missing;
         let firing = |name: &str, sev: &str| {
             alert(
                 AlertStatus::Firing,
@@ -363,12 +395,12 @@ allow: {names: ['web-*', 'api-?']}
         .unwrap();
         let a = alert(AlertStatus::Firing, &[("alertname", "X"), ("name", "svc")]);
         let labelled = |_: &str| {
-            Some(HashMap::from([(
-                "hale.heal".to_string(),
-                "true".to_string(),
-            )]))
+            Lookup::Found(TargetView {
+                labels: HashMap::from([("hale.heal".to_string(), "true".to_string())]),
+                ..TargetView::default()
+            })
         };
-        let unlabelled = |_: &str| Some(HashMap::new());
+        let unlabelled = |_: &str| Lookup::Found(TargetView::default());
         assert_eq!(
             r.judge(&a, labelled),
             Verdict::Act {
@@ -377,8 +409,13 @@ allow: {names: ['web-*', 'api-?']}
         );
         assert!(matches!(r.judge(&a, unlabelled), Verdict::Denied { .. }));
         assert!(matches!(
-            r.judge(&a, |_: &str| None),
+            r.judge(&a, |_: &str| Lookup::Missing),
             Verdict::Denied { .. }
+        ));
+        // A simulation does not ask Docker, so it cannot deny on labels.
+        assert!(matches!(
+            r.judge(&a, |_: &str| Lookup::Unknown),
+            Verdict::Act { .. }
         ));
     }
 
@@ -427,7 +464,7 @@ allow: {names: ['web-*', 'api-?']}
         let r = rule("name: flush\nmatch: {alertname: Q}\non: [firing, resolved]\naction: exec\nargv: [/bin/true]\n").unwrap();
         let a = alert(AlertStatus::Resolved, &[("alertname", "Q")]);
         assert_eq!(
-            r.judge(&a, |_: &str| None),
+            r.judge(&a, |_: &str| Lookup::Missing),
             Verdict::Act {
                 target: "flush".into()
             }

@@ -168,7 +168,7 @@ pub fn app_for(args: &[&str], config: &hale::config::Config) -> axum::Router {
     let args = std::iter::once("hale").chain(args.iter().copied());
     let (cli, matches) = hale::cli::try_parse_from(args).expect("args parse");
     let options = hale::cli::Options::from_cli(&cli, &matches, config).expect("valid options");
-    hale::server::app(hale::app_state(&options))
+    hale::server::app(hale::app_state(&options).expect("app state"))
 }
 
 /// One scrape of a fresh in-process app for `args`.

@@ -1,0 +1,35 @@
+//! `heal`: healing as metrics: `hale_heal_decisions_total{rule,action,result}`,
+//! `hale_heal_action_duration_seconds{action}` (histogram), `hale_heal_queue_depth`,
+//! `hale_heal_last_success_timestamp_seconds{rule}` and `hale_heal_gave_up{rule,target}`. Labels
+//! stay bounded: rules come from the config, actions and results are fixed sets, and targets are
+//! containers inside a rule's allow-list. Without healing configured it exports nothing.
+
+use crate::collector::{Collector, Error};
+use crate::heal::Healer;
+use crate::metric::MetricFamily;
+use crate::shared::Shared;
+
+/// The heal collector.
+pub struct HealMetrics {
+    healer: Shared<Healer>,
+}
+
+impl HealMetrics {
+    pub fn new(healer: Shared<Healer>) -> Self {
+        Self { healer }
+    }
+}
+
+impl Collector for HealMetrics {
+    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
+        let Some(healer) = self.healer.get() else {
+            return Ok(());
+        };
+        let mut families = Vec::new();
+        healer
+            .metrics(&mut families)
+            .map_err(|e| Error::Source(e.to_string()))?;
+        out.extend(families.into_iter().filter(|f| !f.is_empty()));
+        Ok(())
+    }
+}

@@ -1,0 +1,762 @@
+//! The running healer: takes notifications (from the webhook, or autoheal's own), decides them
+//! under the policy in one audit-log transaction, and runs the executed ones in the background.
+//!
+//! - A notification's decisions are committed (on disk) before the webhook answers 202. If its
+//!   executions would overflow the queue, the transaction is rolled back and the answer is 503:
+//!   nothing was recorded or claimed, so Alertmanager's retry is judged afresh.
+//! - The queue holds at most `queue_size` actions (waiting, running, or waiting to retry);
+//!   `workers` run at once; one target has one action at a time.
+//! - A failed action is retried after an exponential backoff while the attempt budget allows,
+//!   each retry recorded as `executed` before it runs; then `gave_up`. A resolved alert (or a
+//!   container healthy again, for autoheal) cancels a waiting retry: `cancelled`.
+//! - Container actions re-check the container right before acting: one that is stopped and did
+//!   not die on its own is not started (an operator's `docker stop` wins over any alert).
+//!
+//! Retries waiting when hale stops are not resumed after a restart; their `executed` rows stay
+//! in the log and count against the budget.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bollard::errors::Error as BollardError;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+use super::audit::{Audit, AuditError, Decision, Filter, Outcome};
+use super::auth::Credentials;
+use super::payload::{Alert, AlertStatus, DecodeError, Notification};
+use super::policy::{HealConfig, Planned, World, STOPPED_BY_REQUEST};
+use super::rules::{ActionKind, Lookup, Rule, TargetView};
+use crate::docker::{Connection, ExitCause, Snapshot, State, Watcher};
+
+/// Why a notification was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum Reject {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The queue has no room for the notification's actions: 503, retry later.
+    #[error("the action queue is full ({0} actions); retry later")]
+    QueueFull(usize),
+    /// A container rule matched but Docker cannot be asked: 503, retry later.
+    #[error("Docker is not reachable, so container actions cannot be judged: {0}")]
+    DockerDown(String),
+    /// The audit log failed: 500; nothing was acted on.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// A failure to start healing, reported at startup.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("creating {path}: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Which rule set a notification is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Webhook,
+    Autoheal,
+}
+
+/// An action waiting, running or waiting to retry.
+struct Pending {
+    fingerprint: String,
+    cancel: Arc<Notify>,
+}
+
+/// Counters and histograms since hale started; the gauges come from the queue and the log.
+#[derive(Default)]
+struct Counters {
+    decisions: BTreeMap<(String, &'static str, &'static str), u64>,
+    durations: BTreeMap<&'static str, crate::metric::Histogram>,
+    last_success: BTreeMap<String, f64>,
+}
+
+/// Buckets of `hale_heal_action_duration_seconds`: restarts take seconds, commands up to their
+/// timeout.
+pub const DURATION_BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+
+/// The healer.
+pub struct Healer {
+    config: HealConfig,
+    autoheal_rules: Vec<Rule>,
+    audit: Arc<Audit>,
+    credentials: Credentials,
+    watcher: Option<Arc<Watcher>>,
+    docker: Option<bollard::Docker>,
+    slots: Arc<Semaphore>,
+    workers: Arc<Semaphore>,
+    targets: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pending: Mutex<HashMap<(String, String), Pending>>,
+    counters: Mutex<Counters>,
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The world as the live healer sees it: Docker's snapshot and the in-flight actions.
+struct Live<'a> {
+    snapshot: Option<&'a Snapshot>,
+    pending: &'a HashMap<(String, String), Pending>,
+}
+
+impl World for Live<'_> {
+    fn container(&self, name: &str) -> Lookup {
+        let Some(s) = self.snapshot else {
+            return Lookup::Missing;
+        };
+        match s.known.get(name) {
+            None => Lookup::Missing,
+            Some(k) => Lookup::Found(TargetView {
+                labels: k.labels.clone(),
+                running: matches!(k.state, State::Running | State::Paused | State::Restarting),
+                exit: s.exits.get(&k.docker_id).copied(),
+            }),
+        }
+    }
+
+    fn pending(&self, rule: &str, target: &str) -> bool {
+        self.pending
+            .contains_key(&(rule.to_string(), target.to_string()))
+    }
+}
+
+impl Healer {
+    /// Opens the audit log and starts pruning and (when enabled) autoheal on the current tokio
+    /// runtime. `watcher` is the Docker view; it is needed when any rule acts on containers.
+    pub fn start(
+        config: HealConfig,
+        watcher: Option<Arc<Watcher>>,
+        docker_host: &str,
+    ) -> Result<Arc<Healer>, StartError> {
+        let credentials = config.auth.resolve().map_err(StartError::Config)?;
+        if let Some(dir) = config
+            .audit
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StartError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let audit = Arc::new(Audit::open(&config.audit.path)?);
+        let docker = watcher.as_ref().and_then(|_| {
+            bollard::Docker::connect_with_host(docker_host)
+                .map_err(
+                    |e| tracing::warn!(host = docker_host, error = %e, "heal: no Docker client"),
+                )
+                .ok()
+        });
+        let counters = Counters {
+            last_success: audit.last_successes()?.into_iter().collect(),
+            ..Counters::default()
+        };
+        let autoheal_rules = if config.autoheal.enabled {
+            vec![Rule::autoheal(
+                config.autoheal.label.clone(),
+                config.autoheal.timeout,
+            )]
+        } else {
+            Vec::new()
+        };
+        let healer = Arc::new(Healer {
+            slots: Arc::new(Semaphore::new(config.queue_size)),
+            workers: Arc::new(Semaphore::new(config.workers)),
+            autoheal_rules,
+            audit,
+            credentials,
+            watcher,
+            docker,
+            targets: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            counters: Mutex::new(counters),
+            config,
+        });
+        tokio::spawn(Arc::clone(&healer).prune_loop());
+        if healer.config.autoheal.enabled {
+            tokio::spawn(Arc::clone(&healer).autoheal_loop());
+        }
+        Ok(healer)
+    }
+
+    /// The credentials requests must carry.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// The largest webhook body accepted.
+    pub fn max_body_bytes(&self) -> usize {
+        self.config.max_body_bytes
+    }
+
+    /// Decodes and decides a webhook body; the decisions are on disk when this returns `Ok`.
+    pub async fn receive(self: &Arc<Self>, body: &[u8]) -> Result<Vec<Planned>, Reject> {
+        let n = Notification::decode(body)?;
+        self.submit(n, Source::Webhook).await
+    }
+
+    async fn submit(
+        self: &Arc<Self>,
+        n: Notification,
+        source: Source,
+    ) -> Result<Vec<Planned>, Reject> {
+        let rules = self.rules(source);
+        let needs_docker = rules
+            .iter()
+            .any(|r| r.action.on_container() && n.alerts.iter().any(|a| r.matches(a)));
+        let snapshot = self.watcher.as_ref().map(|w| w.snapshot());
+        if needs_docker {
+            match snapshot.as_deref().map(|s| &s.connection) {
+                Some(Connection::Up) => {}
+                Some(Connection::Down(reason)) => return Err(Reject::DockerDown(reason.clone())),
+                Some(Connection::Connecting) => {
+                    return Err(Reject::DockerDown("not connected yet".into()))
+                }
+                None => return Err(Reject::DockerDown("the Docker watcher is off".into())),
+            }
+        }
+        let me = Arc::clone(self);
+        let n = Arc::new(n);
+        let decided = Arc::clone(&n);
+        let (plans, slots) = tokio::task::spawn_blocking(move || {
+            me.decide_and_record(&decided, source, snapshot.as_deref())
+        })
+        .await
+        .map_err(|e| Reject::DockerDown(format!("hale bug: decision task failed: {e}")))??;
+        let mut slots = slots;
+        for p in plans.iter().filter(|p| p.outcome == Outcome::Executed) {
+            let Some(slot) = slots.pop() else { break };
+            let Some(rule) = rules.iter().find(|r| r.name == p.rule).cloned() else {
+                continue;
+            };
+            let cancel = lock(&self.pending)
+                .get(&(p.rule.clone(), p.target.clone()))
+                .map(|e| Arc::clone(&e.cancel))
+                .unwrap_or_default();
+            let job = Job {
+                rule,
+                alert: n.alerts[p.alert].clone(),
+                target: p.target.clone(),
+                cancel,
+                _slot: slot,
+            };
+            tokio::spawn(Arc::clone(self).run(job));
+        }
+        Ok(plans)
+    }
+
+    fn rules(&self, source: Source) -> &[Rule] {
+        match source {
+            Source::Webhook => &self.config.rules,
+            Source::Autoheal => &self.autoheal_rules,
+        }
+    }
+
+    /// The decision transaction: judge, reserve queue slots for the executions, record, and
+    /// register the executions as pending, or roll everything back.
+    fn decide_and_record(
+        &self,
+        n: &Notification,
+        source: Source,
+        snapshot: Option<&Snapshot>,
+    ) -> Result<(Vec<Planned>, Vec<OwnedSemaphorePermit>), Reject> {
+        let time = now();
+        let mut registered = Vec::new();
+        let result = self.audit.transaction(|tx| {
+            let mut pending = lock(&self.pending);
+            // A resolution first cancels the waiting retries of its alert.
+            for alert in n
+                .alerts
+                .iter()
+                .filter(|a| a.status == AlertStatus::Resolved)
+            {
+                for p in pending
+                    .values()
+                    .filter(|p| p.fingerprint == alert.fingerprint)
+                {
+                    // notify_one keeps the wake-up for a job that is not waiting yet.
+                    p.cancel.notify_one();
+                }
+            }
+            let world = Live {
+                snapshot,
+                pending: &pending,
+            };
+            let plans = self
+                .config
+                .decide(self.rules(source), n, time, tx, &world)?;
+            let executions = plans
+                .iter()
+                .filter(|p| p.outcome == Outcome::Executed)
+                .count();
+            let mut slots = Vec::with_capacity(executions);
+            for _ in 0..executions {
+                match Arc::clone(&self.slots).try_acquire_owned() {
+                    Ok(permit) => slots.push(permit),
+                    Err(_) => return Err(Reject::QueueFull(self.config.queue_size)),
+                }
+            }
+            for p in &plans {
+                tx.record(&p.decision(time))?;
+            }
+            for p in plans.iter().filter(|p| p.outcome == Outcome::Executed) {
+                let key = (p.rule.clone(), p.target.clone());
+                pending.insert(
+                    key.clone(),
+                    Pending {
+                        fingerprint: p.fingerprint.clone(),
+                        cancel: Arc::new(Notify::new()),
+                    },
+                );
+                registered.push(key);
+            }
+            Ok((plans, slots))
+        });
+        match result {
+            Ok((plans, slots)) => {
+                let mut c = lock(&self.counters);
+                for p in &plans {
+                    *c.decisions
+                        .entry((p.rule.clone(), p.action, p.outcome.as_str()))
+                        .or_default() += 1;
+                }
+                Ok((plans, slots))
+            }
+            Err(e) => {
+                // The commit failed after the registrations: undo them.
+                let mut pending = lock(&self.pending);
+                for key in registered {
+                    pending.remove(&key);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a decision from a job, off the async threads. A failure is logged: the action's
+    /// result is lost from the log, which an operator must know.
+    async fn record(&self, job: &Job, outcome: Outcome, duration: Option<f64>, detail: String) {
+        let decision = Decision {
+            time: now(),
+            rule: job.rule.name.clone(),
+            alertname: job.alert.name().to_string(),
+            fingerprint: job.alert.fingerprint.clone(),
+            target: job.target.clone(),
+            action: job.rule.action.as_str().to_string(),
+            outcome,
+            duration,
+            detail,
+        };
+        {
+            let mut c = lock(&self.counters);
+            *c.decisions
+                .entry((
+                    decision.rule.clone(),
+                    job.rule.action.as_str(),
+                    outcome.as_str(),
+                ))
+                .or_default() += 1;
+            if outcome == Outcome::Succeeded {
+                c.last_success.insert(decision.rule.clone(), decision.time);
+            }
+        }
+        tracing::info!(rule = %decision.rule, target = %decision.target, action = %decision.action,
+            result = outcome.as_str(), detail = %decision.detail, "heal");
+        let audit = Arc::clone(&self.audit);
+        let written = tokio::task::spawn_blocking(move || audit.record(&decision)).await;
+        match written {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "heal: a decision could not be recorded"),
+            Err(e) => tracing::error!(error = %e, "heal: a decision could not be recorded"),
+        }
+    }
+
+    /// One queued action, through its retries.
+    async fn run(self: Arc<Self>, job: Job) {
+        let mut failures = 0u32;
+        loop {
+            let lock = self.target_lock(&job.target);
+            let acquired = tokio::select! {
+                biased;
+                () = job.cancel.notified() => None,
+                acquired = async {
+                    let guard = lock.lock_owned().await;
+                    let worker = Arc::clone(&self.workers).acquire_owned().await;
+                    (guard, worker)
+                } => Some(acquired),
+            };
+            let Some(_running) = acquired else {
+                self.record(
+                    &job,
+                    Outcome::Cancelled,
+                    None,
+                    "the alert resolved before the attempt ran".into(),
+                )
+                .await;
+                break;
+            };
+            let started = Instant::now();
+            let result = self.act(&job).await;
+            let elapsed = started.elapsed().as_secs_f64();
+            drop(_running);
+            lock_observe(&self.counters, job.rule.action.as_str(), elapsed);
+            match result {
+                Acted::Done(detail) => {
+                    self.record(&job, Outcome::Succeeded, Some(elapsed), detail)
+                        .await;
+                    break;
+                }
+                Acted::Refused(reason) => {
+                    self.record(&job, Outcome::Denied, Some(elapsed), reason)
+                        .await;
+                    break;
+                }
+                Acted::Failed(error) => {
+                    self.record(&job, Outcome::Failed, Some(elapsed), error)
+                        .await;
+                }
+            }
+            failures += 1;
+            let since = now() - self.config.budget.window.as_secs_f64();
+            let audit = Arc::clone(&self.audit);
+            let (rule, target) = (job.rule.name.clone(), job.target.clone());
+            let attempts =
+                tokio::task::spawn_blocking(move || audit.attempts_since(&rule, &target, since))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or(u64::MAX);
+            if attempts >= self.config.budget.attempts {
+                self.record(
+                    &job,
+                    Outcome::GaveUp,
+                    None,
+                    format!(
+                        "{attempts} attempts in the last {:?} failed or were used; budget is {}",
+                        self.config.budget.window, self.config.budget.attempts
+                    ),
+                )
+                .await;
+                break;
+            }
+            let delay = self.config.backoff.delay(failures);
+            let cancelled = tokio::select! {
+                biased;
+                () = job.cancel.notified() => true,
+                () = tokio::time::sleep(delay) => false,
+            };
+            if cancelled {
+                self.record(
+                    &job,
+                    Outcome::Cancelled,
+                    None,
+                    "the alert resolved; the retry is cancelled".into(),
+                )
+                .await;
+                break;
+            }
+            self.record(
+                &job,
+                Outcome::Executed,
+                None,
+                format!("retry {failures} after a {delay:?} backoff"),
+            )
+            .await;
+        }
+        lock(&self.pending).remove(&(job.rule.name.clone(), job.target.clone()));
+    }
+
+    fn target_lock(&self, target: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut targets = lock(&self.targets);
+        // Forget locks nobody holds, so the map stays as small as the work in flight.
+        targets.retain(|_, l| Arc::strong_count(l) > 1);
+        Arc::clone(targets.entry(target.to_string()).or_default())
+    }
+
+    /// Runs the action once.
+    async fn act(&self, job: &Job) -> Acted {
+        let rule = &job.rule;
+        if rule.action == ActionKind::Exec {
+            let env = super::exec::environment(&rule.name, &job.target, &job.alert);
+            return match super::exec::run(&rule.argv, &env, rule.timeout).await {
+                Ok(out) => Acted::Done(out),
+                Err(e) => Acted::Failed(e),
+            };
+        }
+        let Some(docker) = &self.docker else {
+            return Acted::Failed("no Docker client".into());
+        };
+        match tokio::time::timeout(rule.timeout, self.container_action(docker, job)).await {
+            Ok(acted) => acted,
+            Err(_) => Acted::Failed(format!("no answer from Docker within {:?}", rule.timeout)),
+        }
+    }
+
+    async fn container_action(&self, docker: &bollard::Docker, job: &Job) -> Acted {
+        use bollard::query_parameters::{KillContainerOptions, RestartContainerOptions};
+        let name = job.target.as_str();
+        let inspect = match docker.inspect_container(name, None).await {
+            Ok(i) => i,
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Acted::Failed(format!("no such container {name}")),
+            Err(e) => return Acted::Failed(format!("inspecting {name}: {e}")),
+        };
+        let state = inspect.state.unwrap_or_default();
+        let running = state.running.unwrap_or(false);
+        let id = inspect.id.unwrap_or_default();
+        let died_on_its_own = self
+            .watcher
+            .as_ref()
+            .and_then(|w| w.snapshot().exits.get(&id).copied())
+            == Some(ExitCause::OnItsOwn);
+        let result = match job.rule.action {
+            ActionKind::Start | ActionKind::Restart if !running && !died_on_its_own => {
+                return Acted::Refused(STOPPED_BY_REQUEST.into())
+            }
+            ActionKind::Start if running => return Acted::Done("already running".into()),
+            ActionKind::Stop | ActionKind::Kill if !running => {
+                return Acted::Done("not running; nothing to do".into())
+            }
+            ActionKind::Start => docker.start_container(name, None).await,
+            ActionKind::Restart => {
+                docker
+                    .restart_container(name, None::<RestartContainerOptions>)
+                    .await
+            }
+            ActionKind::Stop => docker.stop_container(name, None).await,
+            ActionKind::Kill => {
+                docker
+                    .kill_container(
+                        name,
+                        Some(KillContainerOptions {
+                            signal: job.rule.signal.clone(),
+                        }),
+                    )
+                    .await
+            }
+            ActionKind::Exec => {
+                return Acted::Failed("hale bug: exec is not a container action".into())
+            }
+        };
+        match result {
+            Ok(()) => Acted::Done(String::new()),
+            Err(e) => Acted::Failed(format!("{} {name}: {e}", job.rule.action.as_str())),
+        }
+    }
+
+    /// Deletes what is older than the retention, at start and hourly.
+    async fn prune_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let before = now() - self.config.audit.retention.as_secs_f64();
+            let audit = Arc::clone(&self.audit);
+            match tokio::task::spawn_blocking(move || audit.prune(before)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(rows = n, "heal: pruned the audit log"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "heal: pruning the audit log failed"),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Autoheal: on every snapshot, each running container with the label that is unhealthy
+    /// gets a synthetic `HaleAutoheal` alert through the same policy, at once when it turns
+    /// unhealthy and again at most once per cooldown while it stays so; one healthy again
+    /// resolves it, which cancels a waiting retry.
+    async fn autoheal_loop(self: Arc<Self>) {
+        let Some(watcher) = self.watcher.clone() else {
+            tracing::warn!("heal: autoheal is enabled but the Docker watcher is not running");
+            return;
+        };
+        let mut changes = watcher.subscribe();
+        // Container ID → (when this unhealthy episode was first seen, when it was last judged).
+        let mut unhealthy: HashMap<String, (String, Instant)> = HashMap::new();
+        let mut recheck = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                _ = recheck.tick() => {}
+            }
+            let snapshot = watcher.snapshot();
+            if snapshot.connection != Connection::Up {
+                continue;
+            }
+            let mut alerts = Vec::new();
+            for k in snapshot.known.values() {
+                if !self.config.autoheal.label.matches(&k.labels) {
+                    continue;
+                }
+                let sick =
+                    k.state == State::Running && k.health == crate::docker::Health::Unhealthy;
+                if !sick {
+                    if let Some((since, _)) = unhealthy.remove(&k.docker_id) {
+                        alerts.push(autoheal_alert(k, &since, AlertStatus::Resolved));
+                    }
+                    continue;
+                }
+                let due = match unhealthy.get(&k.docker_id) {
+                    None => true,
+                    Some((_, judged)) => {
+                        judged.elapsed() >= self.config.cooldown.max(Duration::from_secs(5))
+                    }
+                };
+                if due {
+                    let since = time::OffsetDateTime::now_utc()
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                    unhealthy.insert(k.docker_id.clone(), (since.clone(), Instant::now()));
+                    alerts.push(autoheal_alert(k, &since, AlertStatus::Firing));
+                }
+            }
+            // Forget containers that are gone.
+            unhealthy.retain(|id, _| snapshot.known.values().any(|k| &k.docker_id == id));
+            if alerts.is_empty() {
+                continue;
+            }
+            let n = Notification {
+                version: "4".into(),
+                receiver: "autoheal".into(),
+                status: AlertStatus::Firing,
+                alerts,
+                group_labels: BTreeMap::new(),
+                common_labels: BTreeMap::new(),
+                common_annotations: BTreeMap::new(),
+                external_url: String::new(),
+                group_key: String::new(),
+                truncated_alerts: 0,
+            };
+            if let Err(e) = self.submit(n, Source::Autoheal).await {
+                tracing::warn!(error = %e, "heal: autoheal could not decide");
+                // Judge again on the next tick.
+                unhealthy.clear();
+            }
+        }
+    }
+
+    /// Decisions for `GET /heal/events`.
+    pub async fn events(&self, filter: Filter) -> Result<Vec<Decision>, AuditError> {
+        let audit = Arc::clone(&self.audit);
+        tokio::task::spawn_blocking(move || audit.events(&filter))
+            .await
+            .unwrap_or_else(|e| {
+                Err(AuditError {
+                    path: format!("hale bug: events task failed: {e}"),
+                    source: rusqlite::Error::InvalidQuery,
+                })
+            })
+    }
+
+    /// The healing metric families.
+    pub fn metrics(&self, out: &mut Vec<crate::metric::MetricFamily>) -> Result<(), AuditError> {
+        use crate::metric::{MetricFamily, Unit};
+        let since = now() - self.config.budget.window.as_secs_f64();
+        let given_up = self.audit.given_up(since)?;
+        let c = lock(&self.counters);
+        let mut decisions = MetricFamily::counter(
+            "hale_heal_decisions",
+            None,
+            "Healing decisions since hale started, by rule, action and result.",
+        );
+        for ((rule, action, result), n) in &c.decisions {
+            decisions.push(
+                [
+                    ("rule", rule.clone()),
+                    ("action", (*action).to_string()),
+                    ("result", (*result).to_string()),
+                ],
+                *n,
+            );
+        }
+        let mut durations = MetricFamily::histogram(
+            "hale_heal_action_duration",
+            Some(Unit::Seconds),
+            "How long healing actions took, by action.",
+        );
+        for (action, h) in &c.durations {
+            durations.push_histogram([("action", (*action).to_string())], h.clone());
+        }
+        let depth = self.config.queue_size - self.slots.available_permits();
+        let queue = MetricFamily::gauge(
+            "hale_heal_queue_depth",
+            None,
+            "Healing actions waiting, running or waiting to retry.",
+        )
+        .with([], depth as u64);
+        let mut last = MetricFamily::gauge(
+            "hale_heal_last_success_timestamp",
+            Some(Unit::Seconds),
+            "When each rule's action last succeeded (Unix time), from the audit log.",
+        );
+        for (rule, t) in &c.last_success {
+            last.push([("rule", rule.clone())], *t);
+        }
+        let mut gave_up = MetricFamily::gauge(
+            "hale_heal_gave_up",
+            None,
+            "1 while hale has given up on a rule's target: its attempt budget is spent.",
+        );
+        for (rule, target) in given_up {
+            gave_up.push([("rule", rule), ("target", target)], 1u64);
+        }
+        out.extend([decisions, durations, queue, last, gave_up]);
+        Ok(())
+    }
+}
+
+fn lock_observe(counters: &Mutex<Counters>, action: &'static str, seconds: f64) {
+    lock(counters)
+        .durations
+        .entry(action)
+        .or_insert_with(|| crate::metric::Histogram::new(&DURATION_BUCKETS))
+        .observe(seconds);
+}
+
+fn autoheal_alert(k: &crate::docker::Known, since: &str, status: AlertStatus) -> Alert {
+    Alert {
+        status,
+        labels: BTreeMap::from([
+            ("alertname".to_string(), super::AUTOHEAL_ALERT.to_string()),
+            ("name".to_string(), k.name.clone()),
+        ]),
+        annotations: BTreeMap::new(),
+        starts_at: since.to_string(),
+        ends_at: String::new(),
+        generator_url: String::new(),
+        fingerprint: format!("autoheal:{}", &k.docker_id[..k.docker_id.len().min(12)]),
+    }
+}
+
+/// One action through its retries.
+struct Job {
+    rule: Rule,
+    alert: Alert,
+    target: String,
+    cancel: Arc<Notify>,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// What one attempt came to.
+enum Acted {
+    Done(String),
+    Failed(String),
+    Refused(String),
+}
