@@ -323,7 +323,14 @@ mod tests {
             text.contains("hale_heal_action_duration_seconds_sum{action=\"restart\"} 4.0\n"),
             "{text}"
         );
-        assert!(text.contains("le=\"+Inf\""), "{text}");
+        assert!(
+            text.contains("le=\"+Inf\",action=\"restart\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("le=\"1.0\",action=\"restart\"} 2\n"),
+            "cumulative: {text}"
+        );
     }
 
     #[test]

@@ -19,10 +19,11 @@ pub enum Kind {
     Histogram,
 }
 
-/// A histogram's state: cumulative bucket counts for fixed upper bounds, plus sum and count.
+/// A histogram's state: per-bucket counts for fixed upper bounds, plus sum and count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Histogram {
-    /// (upper bound, observations ≤ bound), the last bound `+Inf`.
+    /// (upper bound, observations in (previous bound, bound]), the last bound `+Inf`. Not
+    /// cumulative: the encoder accumulates them into Prometheus' `le` buckets.
     pub buckets: Vec<(f64, u64)>,
     pub sum: f64,
     pub count: u64,
@@ -42,10 +43,8 @@ impl Histogram {
 
     /// Records one observation.
     pub fn observe(&mut self, v: f64) {
-        for (bound, n) in &mut self.buckets {
-            if v <= *bound {
-                *n += 1;
-            }
+        if let Some((_, n)) = self.buckets.iter_mut().find(|(bound, _)| v <= *bound) {
+            *n += 1;
         }
         self.sum += v;
         self.count += 1;

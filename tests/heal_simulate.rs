@@ -6,6 +6,7 @@ mod common;
 use common::{run_hale as hale, stderr_of, temp_file as file};
 
 const CONFIG: &str = "heal:
+  auth: {bearer_token: t0ken}
   rules:
     - name: restart-unhealthy
       match: {alertname: ContainerUnhealthy}

@@ -550,9 +550,19 @@ mod tests {
 
         // Two decisions go; the key f1@t1 stays, as its repeat at 300 refreshed it.
         assert_eq!(a.prune(150.0).unwrap(), 2);
-        assert!(!a.claim("f1@t1", 301.0).unwrap(), "a refreshed key survives pruning");
-        assert_eq!(a.prune(1000.0).unwrap(), 2 + 2, "the rest: two decisions, two keys");
-        assert!(a.claim("f1@t1", 1001.0).unwrap(), "a pruned key is new again");
+        assert!(
+            !a.claim("f1@t1", 301.0).unwrap(),
+            "a refreshed key survives pruning"
+        );
+        assert_eq!(
+            a.prune(1000.0).unwrap(),
+            2 + 2,
+            "the rest: two decisions, two keys"
+        );
+        assert!(
+            a.claim("f1@t1", 1001.0).unwrap(),
+            "a pruned key is new again"
+        );
         assert_eq!(a.events(&Filter::default()).unwrap().len(), 0);
         assert_eq!(a.newest().unwrap(), None);
     }

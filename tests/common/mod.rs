@@ -126,7 +126,10 @@ pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
     for (name, value) in headers {
         req = req.header(*name, *value);
     }
-    let mut resp = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    reply(req.call().unwrap_or_else(|e| panic!("GET {url}: {e}")))
+}
+
+fn reply(mut resp: ureq::http::Response<ureq::Body>) -> Reply {
     let content_type = resp
         .headers()
         .get("content-type")
@@ -140,6 +143,19 @@ pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
         content_type,
         body,
     }
+}
+
+/// POSTs `body` to `url` with these request headers; non-2xx statuses are returned, not errors.
+pub fn post_with(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = agent.post(url);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    reply(req.send(body).unwrap_or_else(|e| panic!("POST {url}: {e}")))
 }
 
 /// A temporary `.yml` file holding `text` (a config, a payload), removed on drop.
