@@ -7,7 +7,8 @@
 #     image built locally from the static busybox (no registry is needed). When no engine answers
 #     on the local socket, this script starts dockerd (log: /tmp/hale-test-dockerd.log);
 #   - openssl and socat: the Docker-over-TLS test makes certificates and puts a TLS listener
-#     that demands client certificates in front of the engine's socket.
+#     that demands client certificates in front of the engine's socket;
+#   - prometheus-alertmanager (with amtool): a real Alertmanager sends its webhook to hale.
 # Tests that need a tool fail without it; they never skip. Run as root or with sudo available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ command -v unshare >/dev/null || packages+=(util-linux)
 command -v ip >/dev/null || packages+=(iproute2)
 command -v openssl >/dev/null || packages+=(openssl)
 command -v socat >/dev/null || packages+=(socat)
+command -v prometheus-alertmanager >/dev/null || packages+=(prometheus-alertmanager)
 dpkg -s busybox-static >/dev/null 2>&1 || packages+=(busybox-static)
 if [ ${#packages[@]} -gt 0 ]; then
   sudo=""
@@ -30,10 +32,12 @@ if [ ${#packages[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
-# Debian starts the exporter as a service on install; the tests start their own.
-if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus-node-exporter 2>/dev/null; then
-  systemctl stop prometheus-node-exporter || true
-fi
+# Debian starts these as services on install; the tests start their own.
+for service in prometheus-node-exporter prometheus-alertmanager; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl stop "$service" || true
+  fi
+done
 
 if ! docker version >/dev/null 2>&1; then
   echo "test.sh: starting dockerd"

@@ -337,5 +337,7 @@ pub fn fixture_args() -> Vec<String> {
         "--no-collector.docker".to_string(),
         // /health's sample is timed and includes the real disks; tests/health.rs covers it.
         "--no-collector.health".to_string(),
+        // Healing needs a config and an audit log; tests/heal.rs covers it.
+        "--no-collector.heal".to_string(),
     ]
 }
