@@ -251,10 +251,18 @@ async fn health_ready(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
-    Html(crate::landing::render(
-        &state.telemetry_path,
-        &state.scraper,
-    ))
+    let heal = match &state.healer {
+        None => None,
+        Some(h) => Some(h.overview().await.map_err(|e| e.to_string())),
+    };
+    let report = state.health.report();
+    Html(crate::landing::render(&crate::landing::Page {
+        telemetry_path: &state.telemetry_path,
+        scraper: &state.scraper,
+        health: &report,
+        health_details: state.health.may_see_details(None),
+        heal,
+    }))
 }
 
 async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {

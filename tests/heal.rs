@@ -650,6 +650,18 @@ rules:
     assert_eq!(h.accepted(&truncated), ["skipped_cooldown", "executed"]);
     h.wait_events("touched", "result=succeeded", |e| !e.is_empty());
     assert!(marker.exists());
+
+    // The public landing page counts the decisions but names no target: those stay behind
+    // the webhook's credentials.
+    let landing = common::get(&h.hale.url("/"), None);
+    assert_eq!(landing.status, 200);
+    assert!(
+        landing.body.contains("2 <code>executed</code>"),
+        "{}",
+        landing.body
+    );
+    assert!(landing.body.contains("1 rule(s)"), "{}", landing.body);
+    assert!(!landing.body.contains("web-1"), "{}", landing.body);
 }
 
 #[test]

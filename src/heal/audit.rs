@@ -136,16 +136,20 @@ impl Filter {
 
 impl Decision {
     /// The decision as `GET /heal/events` shows it.
-    pub fn to_json(&self) -> serde_json::Value {
-        let time = time::OffsetDateTime::from_unix_timestamp_nanos((self.time * 1e9) as i128)
+    /// The decision's time in RFC 3339 (UTC), empty when out of range.
+    pub fn time_rfc3339(&self) -> String {
+        time::OffsetDateTime::from_unix_timestamp_nanos((self.time * 1e9) as i128)
             .ok()
             .and_then(|t| {
                 t.format(&time::format_description::well_known::Rfc3339)
                     .ok()
             })
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
-            "time": time,
+            "time": self.time_rfc3339(),
             "rule": self.rule,
             "alertname": self.alertname,
             "fingerprint": self.fingerprint,
@@ -321,6 +325,31 @@ impl Audit {
         })
     }
 
+    /// How many decisions of each result were made since `since`, in [`Outcome::ALL`]'s order;
+    /// results with none are left out.
+    pub fn counts_since(&self, since: f64) -> Result<Vec<(Outcome, u64)>, AuditError> {
+        let rows: Vec<(String, i64)> = self.with(|tx| {
+            let mut stmt = tx
+                .conn
+                .prepare_cached(
+                    "SELECT outcome, count(*) FROM decisions WHERE time >= ?1 GROUP BY outcome",
+                )
+                .map_err(|e| tx.err(e))?;
+            let rows = stmt
+                .query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| tx.err(e))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(|e| tx.err(e))
+        })?;
+        Ok(Outcome::ALL
+            .into_iter()
+            .filter_map(|o| {
+                rows.iter()
+                    .find(|(name, _)| name == o.as_str())
+                    .map(|(_, n)| (o, (*n).max(0) as u64))
+            })
+            .collect())
+    }
+
     /// The (rule, target) pairs whose latest decision since `since` is `gave_up`: hale has
     /// stopped trying them until the budget window moves on.
     pub fn given_up(&self, since: f64) -> Result<Vec<(String, String)>, AuditError> {
@@ -420,6 +449,20 @@ impl Tx<'_> {
             .map_err(|e| self.err(e))
     }
 
+    /// How many attempts of the rule on the target failed since its last success: the
+    /// exponent of the backoff, kept in the log so it survives a restart of hale.
+    pub fn failures_in_a_row(&self, rule: &str, target: &str) -> Result<u32, AuditError> {
+        self.conn
+            .prepare_cached(
+                "SELECT count(*) FROM decisions WHERE rule = ?1 AND target = ?2 AND outcome = 'failed'
+                   AND id > coalesce((SELECT max(id) FROM decisions
+                                      WHERE rule = ?1 AND target = ?2 AND outcome = 'succeeded'), 0)",
+            )
+            .and_then(|mut s| s.query_row(params![rule, target], |row| row.get::<_, i64>(0)))
+            .map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
+            .map_err(|e| self.err(e))
+    }
+
     /// Decisions, newest first.
     pub fn events(&self, f: &Filter) -> Result<Vec<Decision>, AuditError> {
         let mut stmt = self
@@ -471,6 +514,9 @@ impl crate::heal::policy::State for Tx<'_> {
     }
     fn attempts_since(&self, rule: &str, target: &str, since: f64) -> Result<u64, AuditError> {
         Tx::attempts_since(self, rule, target, since)
+    }
+    fn failures_in_a_row(&self, rule: &str, target: &str) -> Result<u32, AuditError> {
+        Tx::failures_in_a_row(self, rule, target)
     }
 }
 

@@ -136,6 +136,26 @@ impl World for Live<'_> {
     }
 }
 
+/// Healing at a glance, for the landing page.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub rules: usize,
+    pub autoheal: bool,
+    pub dry_run: bool,
+    /// The last 24 hours' decisions by result.
+    pub counts: Vec<(Outcome, u64)>,
+    /// The latest decisions, when they are public.
+    pub recent: Option<Vec<Decision>>,
+}
+
+/// A blocking audit task that panicked or was cancelled: a bug, reported as an audit error.
+fn task_failed(e: tokio::task::JoinError) -> AuditError {
+    AuditError {
+        path: format!("hale bug: audit task failed: {e}"),
+        source: rusqlite::Error::InvalidQuery,
+    }
+}
+
 impl Healer {
     /// Opens the audit log and starts pruning and (when enabled) autoheal on the current tokio
     /// runtime. `watcher` is the Docker view; it is needed when any rule acts on containers.
@@ -652,17 +672,43 @@ impl Healer {
         }
     }
 
+    /// What the landing page shows: the rules, the last day's decisions by result, and, only
+    /// when the webhook needs no credentials (so `/heal/events` is public anyway), the latest
+    /// ten. Targets and alert names stay behind the same credentials as `/heal/events`.
+    pub async fn overview(&self) -> Result<Overview, AuditError> {
+        let audit = Arc::clone(&self.audit);
+        let public = self.credentials.allows(None);
+        let since = now() - 86_400.0;
+        let (counts, recent) = tokio::task::spawn_blocking(move || {
+            let counts = audit.counts_since(since)?;
+            let recent = if public {
+                let filter = Filter {
+                    limit: Some(10),
+                    ..Filter::default()
+                };
+                Some(audit.events(&filter)?)
+            } else {
+                None
+            };
+            Ok::<_, AuditError>((counts, recent))
+        })
+        .await
+        .unwrap_or_else(|e| Err(task_failed(e)))?;
+        Ok(Overview {
+            rules: self.config.rules.len(),
+            autoheal: self.config.autoheal.enabled,
+            dry_run: self.config.dry_run,
+            counts,
+            recent,
+        })
+    }
+
     /// Decisions for `GET /heal/events`.
     pub async fn events(&self, filter: Filter) -> Result<Vec<Decision>, AuditError> {
         let audit = Arc::clone(&self.audit);
         tokio::task::spawn_blocking(move || audit.events(&filter))
             .await
-            .unwrap_or_else(|e| {
-                Err(AuditError {
-                    path: format!("hale bug: events task failed: {e}"),
-                    source: rusqlite::Error::InvalidQuery,
-                })
-            })
+            .unwrap_or_else(|e| Err(task_failed(e)))
     }
 
     /// The healing metric families.

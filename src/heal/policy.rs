@@ -183,6 +183,8 @@ pub trait State {
     fn claim(&self, key: &str, now: f64) -> Result<bool, AuditError>;
     fn last_executed(&self, rule: &str, target: &str) -> Result<Option<f64>, AuditError>;
     fn attempts_since(&self, rule: &str, target: &str, since: f64) -> Result<u64, AuditError>;
+    /// Failed attempts since the last success, for the backoff between alerts.
+    fn failures_in_a_row(&self, rule: &str, target: &str) -> Result<u32, AuditError>;
 }
 
 /// What the policy knows beyond the audit log: the containers, and the actions in flight.
@@ -203,6 +205,9 @@ impl State for Offline {
         Ok(None)
     }
     fn attempts_since(&self, _: &str, _: &str, _: f64) -> Result<u64, AuditError> {
+        Ok(0)
+    }
+    fn failures_in_a_row(&self, _: &str, _: &str) -> Result<u32, AuditError> {
         Ok(0)
     }
 }
@@ -335,6 +340,21 @@ impl HealConfig {
                     format!("cooling down for {wait:.0}s more"),
                 )));
             }
+            // After failures the gap grows past the cooldown: a new firing of a target that
+            // keeps failing waits out the same backoff a retry would, even across restarts.
+            let failures = state.failures_in_a_row(&rule.name, &target)?;
+            if failures > 0 {
+                let wait = self.backoff.delay(failures).as_secs_f64() - (now - last);
+                if wait > 0.0 {
+                    return Ok(Some(plan(
+                        target,
+                        Outcome::SkippedCooldown,
+                        format!(
+                            "backing off for {wait:.0}s more after {failures} failed attempt(s)"
+                        ),
+                    )));
+                }
+            }
         }
         let since = now - self.budget.window.as_secs_f64();
         let attempts = state.attempts_since(&rule.name, &target, since)?;
@@ -439,6 +459,59 @@ rules:
         // Outside the allow-list.
         let other = notification("f2", "2026-11-23T04:00:00Z", "db-1");
         assert_eq!(outcome(&cfg, &other, 1000.0, &audit), Outcome::Denied);
+    }
+
+    #[test]
+    fn failures_stretch_the_gap_between_alerts_until_a_success() {
+        let mut cfg: HealConfig = serde_saphyr::from_str(CONFIG).unwrap();
+        cfg.budget.attempts = 100;
+        cfg.backoff = Backoff {
+            initial: Duration::from_secs(120),
+            max: Duration::from_secs(600),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Audit::open(&dir.path().join("a.db")).unwrap();
+        let result = |time: f64, outcome: Outcome| {
+            audit
+                .record(&Decision {
+                    time,
+                    rule: "restart".into(),
+                    alertname: "ContainerUnhealthy".into(),
+                    fingerprint: "f1".into(),
+                    target: "web-1".into(),
+                    action: "restart".into(),
+                    outcome,
+                    duration: Some(1.0),
+                    detail: String::new(),
+                })
+                .unwrap();
+        };
+        let firing =
+            |minute: u32| notification("f1", &format!("2026-11-23T04:{minute:02}:00Z"), "web-1");
+        assert_eq!(outcome(&cfg, &firing(0), 1000.0, &audit), Outcome::Executed);
+        result(1001.0, Outcome::Failed);
+        // Past the 60 s cooldown, but one failure asks for 120 s.
+        assert_eq!(
+            outcome(&cfg, &firing(1), 1100.0, &audit),
+            Outcome::SkippedCooldown
+        );
+        assert_eq!(outcome(&cfg, &firing(2), 1121.0, &audit), Outcome::Executed);
+        result(1122.0, Outcome::Failed);
+        // Two failures in a row: 240 s.
+        assert_eq!(
+            outcome(&cfg, &firing(3), 1121.0 + 200.0, &audit),
+            Outcome::SkippedCooldown
+        );
+        assert_eq!(
+            outcome(&cfg, &firing(4), 1121.0 + 241.0, &audit),
+            Outcome::Executed
+        );
+        // A success resets the backoff: the plain cooldown applies again.
+        result(1363.0, Outcome::Succeeded);
+        assert_eq!(
+            outcome(&cfg, &firing(5), 1362.0 + 61.0, &audit),
+            Outcome::Executed
+        );
     }
 
     #[test]
