@@ -94,6 +94,24 @@ impl TryFrom<RawMatcher> for ProcessMatcher {
 }
 
 impl ProcessMatcher {
+    /// The group names this entry is known to produce before any process matches: a name
+    /// without template variables, or `{{.Comm}}` alone with a `comm` list (each entry is a
+    /// group). These are reported with zero processes when none runs, so an alert can see a
+    /// watched program that is missing.
+    pub fn expected_groups(&self) -> Vec<String> {
+        match self.name.parts.as_slice() {
+            [Part::Text(t)] => vec![t.clone()],
+            [Part::Comm] => self.comm.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the name holds `{{.PID}}`: one group per process, dropped when it exits (kept at
+    /// zero, such groups would grow without bound).
+    pub fn per_process(&self) -> bool {
+        self.name.parts.contains(&Part::Pid)
+    }
+
     /// The group name if this entry matches the process.
     pub fn group_name(&self, p: &ProcessView<'_>) -> Option<String> {
         if !self.comm.is_empty() && !self.comm.iter().any(|c| c == p.comm) {

@@ -43,7 +43,7 @@ async fn scrape(app: &axum::Router) -> Vec<common::Series> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_tracks_its_processes_and_is_dropped_when_they_exit() {
+async fn a_group_tracks_its_processes_and_stays_at_zero_when_they_exit() {
     let marker = format!("hale-group-test-{}", std::process::id());
     let config = Config::parse(
         &format!("process_names:\n  - name: 'sleepers'\n    cmdline: ['^{marker} ']\n"),
@@ -125,12 +125,71 @@ async fn a_group_tracks_its_processes_and_is_dropped_when_they_exit() {
         Some(300.0)
     );
 
-    // The last one exits: the group is gone, not reported for ever at zero.
+    // The last one exits: the group stays, at zero, so "not running" can alert.
     drop(children);
     let series = scrape(&app).await;
-    assert!(series
-        .iter()
-        .all(|s| s.labels.get("groupname").map(String::as_str) != Some("sleepers")));
+    assert_eq!(
+        value(&series, "namedprocess_namegroup_num_procs", &g),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&series, "namedprocess_namegroup_open_filedesc", &g),
+        Some(0.0)
+    );
+    // No process, no limit and no start time to speak of.
+    assert_eq!(
+        value(&series, "namedprocess_namegroup_limit_filedesc", &g),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_groups_show_at_zero_and_per_pid_groups_are_dropped() {
+    let marker = format!("hale-pid-test-{}", std::process::id());
+    let config = Config::parse(
+        &format!(
+            "process_names:\n  - comm: [hale-no-such-1, hale-no-such-2]\n  - name: 'absent'\n    exe: [hale-never]\n  - name: 'p-{{{{.PID}}}}'\n    cmdline: ['^{marker} ']\n"
+        ),
+        std::path::Path::new("inline"),
+    )
+    .unwrap();
+    let app = app(&config);
+    let series = scrape(&app).await;
+    for name in ["hale-no-such-1", "hale-no-such-2", "absent"] {
+        assert_eq!(
+            value(
+                &series,
+                "namedprocess_namegroup_num_procs",
+                &[("groupname", name)]
+            ),
+            Some(0.0),
+            "{name}"
+        );
+    }
+    let child = Killed(vec![sleeper(&marker, 300)]);
+    let pid = child.0[0].id();
+    let g = [("groupname", format!("p-{pid}"))];
+    let g = [(g[0].0, g[0].1.as_str())];
+    let mut seen = None;
+    for _ in 0..100 {
+        seen = value(&scrape(&app).await, "namedprocess_namegroup_num_procs", &g);
+        if seen == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, Some(1.0));
+    drop(child);
+    let series = scrape(&app).await;
+    assert_eq!(value(&series, "namedprocess_namegroup_num_procs", &g), None);
+    assert_eq!(
+        value(
+            &series,
+            "namedprocess_namegroup_num_procs",
+            &[("groupname", "absent")]
+        ),
+        Some(0.0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

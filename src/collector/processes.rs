@@ -4,8 +4,14 @@
 //!
 //! CPU counters must not go down when a process of the group exits, or `rate()` would see a
 //! counter reset and report a spike. As process-exporter does, hale keeps the last CPU time seen
-//! for every process and adds it to the group's total when the process is gone. A group with no
-//! process left is dropped (with that state), not reported for ever.
+//! for every process and adds it to the group's total when the process is gone.
+//!
+//! A group with no process left is reported with zero processes (as process-exporter does by
+//! default), so "the watched program is not running" is a plain `num_procs == 0` alert rather
+//! than a guess from vanished series. Groups whose names are known from the config alone (a
+//! literal `name`, or `{{.Comm}}` over a `comm` list) are reported from the start, at zero
+//! until a process appears. Groups named with `{{.PID}}` are dropped when their process exits:
+//! kept, they would grow without bound.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -58,6 +64,10 @@ pub struct Processes {
     boot_time: std::sync::OnceLock<f64>,
     /// Whether any entry looks at argv (see [`ProcessMatcher::needs_cmdline`]).
     needs_cmdline: bool,
+    /// Group names known from the config: always reported.
+    expected: Vec<String>,
+    /// Whether any entry names groups by pid; such groups are dropped when empty.
+    per_process: bool,
 }
 
 /// statfs(2) `f_type` of procfs.
@@ -66,8 +76,16 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 impl Processes {
     pub fn new(paths: HostPaths, matchers: Arc<Vec<ProcessMatcher>>) -> Self {
         let needs_cmdline = matchers.iter().any(ProcessMatcher::needs_cmdline);
+        let mut expected: Vec<String> = matchers
+            .iter()
+            .flat_map(ProcessMatcher::expected_groups)
+            .collect();
+        expected.sort();
+        expected.dedup();
         Self {
             needs_cmdline,
+            per_process: matchers.iter().any(ProcessMatcher::per_process),
+            expected,
             matchers,
             ticks: procfs::ticks_per_second() as f64,
             page_size: procfs::page_size(),
@@ -230,10 +248,17 @@ impl Processes {
         Some((group, sample))
     }
 
-    fn encode(&self, groups: HashMap<String, GroupSample>, out: &mut Vec<MetricFamily>) {
+    fn encode(&self, mut groups: HashMap<String, GroupSample>, out: &mut Vec<MetricFamily>) {
         let mut cpu_state = self.cpu.lock().unwrap_or_else(|p| p.into_inner());
-        // Groups with no process left are forgotten, CPU history included.
-        cpu_state.retain(|name, _| groups.contains_key(name));
+        if self.per_process {
+            // Which entry made a name is not kept, so with a `{{.PID}}` entry every empty
+            // group is forgotten, CPU history included; config-known names still show.
+            cpu_state.retain(|name, _| groups.contains_key(name));
+        }
+        // Groups seen before and config-known groups with no process now: reported at zero.
+        for name in cpu_state.keys().chain(self.expected.iter()) {
+            groups.entry(name.clone()).or_default();
+        }
 
         let mut num_procs = MetricFamily::gauge(
             "namedprocess_namegroup_num_procs",
