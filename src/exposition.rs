@@ -136,6 +136,7 @@ impl EncodeCollector for Families {
                 Kind::Gauge => MetricType::Gauge,
                 Kind::Info => MetricType::Info,
                 Kind::Histogram => MetricType::Histogram,
+                Kind::Untyped => MetricType::Unknown,
             };
             let mut metric = encoder.encode_descriptor(
                 &family.name,
@@ -172,7 +173,7 @@ impl EncodeCollector for Families {
                             Value::Float(v) => ConstCounter::new(v).encode(series)?,
                         }
                     }
-                    Kind::Gauge => {
+                    Kind::Gauge | Kind::Untyped => {
                         let series = metric.encode_family(&sample.labels)?;
                         match sample.value {
                             Value::Int(v) => ConstGauge::new(v).encode(series)?,

@@ -17,6 +17,9 @@ pub enum Kind {
     Info,
     /// Cumulative buckets, sum and count; its series are in `MetricFamily::histograms`.
     Histogram,
+    /// No type claimed (`untyped` in text format, `unknown` in OpenMetrics), for node_exporter
+    /// families that are untyped there, such as `node_vmstat_*`, whose names a `_total` would break.
+    Untyped,
 }
 
 /// A histogram's state: per-bucket counts for fixed upper bounds, plus sum and count.
@@ -176,6 +179,11 @@ impl MetricFamily {
         help: impl Into<Cow<'static, str>>,
     ) -> Self {
         Self::new(Kind::Gauge, name, unit, help)
+    }
+
+    /// An untyped family; see [`Kind::Untyped`].
+    pub fn untyped(name: impl Into<Cow<'static, str>>, help: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Kind::Untyped, name, None, help)
     }
 
     /// An info family; `name` excludes `_info`.

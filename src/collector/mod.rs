@@ -28,6 +28,7 @@ pub mod selfproc;
 pub mod stat;
 pub mod time;
 pub mod uname;
+pub mod vmstat;
 
 /// Why a collector failed this scrape.
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +194,12 @@ pub const SPECS: &[Spec] = &[
         enabled_by_default: true,
         help: "Kernel identity (node_uname_info)",
         build: |_| Arc::new(uname::Uname),
+    },
+    Spec {
+        name: "vmstat",
+        enabled_by_default: true,
+        help: "VM events from /proc/vmstat: OOM kills, paging, swapping, faults (node_vmstat_*)",
+        build: |s| Arc::new(vmstat::Vmstat::new(s.paths.clone())),
     },
 ];
 

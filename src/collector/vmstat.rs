@@ -1,0 +1,94 @@
+//! `vmstat`: kernel VM event counters from `/proc/vmstat` as `node_vmstat_<field>`, untyped as
+//! node_exporter has them, with node_exporter's default field selection
+//! (`^(oom_kill|pgpg|pswp|pg.*fault).*`): OOM kills, paging, swapping and page faults. The rules
+//! alert on `node_vmstat_oom_kill`.
+
+use regex::Regex;
+
+use crate::collector::{Collector, Error};
+use crate::metric::MetricFamily;
+use crate::paths::HostPaths;
+
+/// node_exporter's default `--collector.vmstat.fields`.
+pub const DEFAULT_FIELDS: &str = r"^(oom_kill|pgpg|pswp|pg.*fault).*";
+
+/// The vmstat collector.
+pub struct Vmstat {
+    paths: HostPaths,
+    fields: Regex,
+}
+
+impl Vmstat {
+    pub fn new(paths: HostPaths) -> Self {
+        Self {
+            paths,
+            fields: Regex::new(DEFAULT_FIELDS).expect("a constant the unit test compiles"),
+        }
+    }
+}
+
+impl Collector for Vmstat {
+    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
+        let path = self.paths.proc("vmstat");
+        let text = crate::paths::read(path.clone())?;
+        let mut any = false;
+        for line in text.lines() {
+            let Some((field, value)) = line.split_once(' ') else {
+                continue;
+            };
+            any = true;
+            if !self.fields.is_match(field) {
+                continue;
+            }
+            let value: u64 = value.trim().parse().map_err(|_| {
+                Error::parse(path.clone(), format!("{field}: {value:?} is not a number"))
+            })?;
+            out.push(
+                MetricFamily::untyped(
+                    format!("node_vmstat_{field}"),
+                    format!("/proc/vmstat information field {field}."),
+                )
+                .with([], value),
+            );
+        }
+        if !any {
+            return Err(Error::parse(path, "no fields"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selects_node_exporters_default_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("proc")).unwrap();
+        std::fs::create_dir_all(dir.path().join("sys")).unwrap();
+        std::fs::write(
+            dir.path().join("proc/vmstat"),
+            "nr_free_pages 100\npgpgin 7\npswpout 3\npgfault 11\npgmajfault 2\noom_kill 1\nnuma_hit 5\n",
+        )
+        .unwrap();
+        let paths =
+            HostPaths::new(dir.path().join("proc"), dir.path().join("sys"), "/".into()).unwrap();
+        let mut out = Vec::new();
+        Vmstat::new(paths.clone()).collect(&mut out).unwrap();
+        let names: Vec<_> = out.iter().map(|f| f.name.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "node_vmstat_pgpgin",
+                "node_vmstat_pswpout",
+                "node_vmstat_pgfault",
+                "node_vmstat_pgmajfault",
+                "node_vmstat_oom_kill"
+            ]
+        );
+        std::fs::write(dir.path().join("proc/vmstat"), "oom_kill x\n").unwrap();
+        let err = Vmstat::new(paths).collect(&mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("oom_kill"), "{err}");
+    }
+}
