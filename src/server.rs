@@ -111,9 +111,17 @@ fn authorized<'a>(
 }
 
 async fn webhook(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+    let response = webhook_answer(&state, request).await;
+    if let Some(healer) = &state.healer {
+        healer.count_webhook(response.status().as_u16());
+    }
+    response
+}
+
+async fn webhook_answer(state: &Arc<AppState>, request: axum::extract::Request) -> Response {
     use crate::heal::engine::Reject;
     use crate::heal::payload::DecodeError;
-    let healer = match authorized(&state, request.headers()) {
+    let healer = match authorized(state, request.headers()) {
         Ok(h) => Arc::clone(h),
         Err(r) => return *r,
     };

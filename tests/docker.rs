@@ -156,6 +156,11 @@ fn lifecycle_follows_docker_events() {
         container_value(&series, "hale_container_exit_code", &name, &[]),
         Some(137.0)
     );
+    // A 137 that an operator asked for, not a crash: the stop was requested.
+    assert_eq!(
+        container_value(&series, "hale_container_stopped_by_request", &name, &[]),
+        Some(1.0)
+    );
     let finished = unix_seconds(&scope.inspect(&id, "{{.State.FinishedAt}}"));
     let exposed = container_value(&series, "hale_container_finished_at_seconds", &name, &[]);
     assert!((exposed.unwrap() - finished).abs() < 1e-3);
@@ -173,6 +178,11 @@ fn lifecycle_follows_docker_events() {
     assert_eq!(
         container_value(&series, "hale_container_oom_killed", &name, &[]),
         Some(0.0)
+    );
+    assert_eq!(
+        container_value(&series, "hale_container_stopped_by_request", &name, &[]),
+        None,
+        "only stopped containers say why"
     );
 
     scope.docker(&["rm", "-f", &id]);
@@ -200,6 +210,11 @@ fn restart_policy_restarts_are_counted() {
     assert_eq!(
         container_value(&series, "hale_container_exit_code", &name, &[]),
         Some(2.0)
+    );
+    assert_eq!(
+        container_value(&series, "hale_container_stopped_by_request", &name, &[]),
+        Some(0.0),
+        "it exited on its own"
     );
 }
 

@@ -638,6 +638,21 @@ rules:
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(h.events("").is_empty(), "nothing was recorded");
     assert!(!marker.exists(), "nothing acted");
+    // Each refusal is counted by its code, for the webhook-rejecting alert.
+    let m = h.metrics();
+    for (code, n) in [
+        ("401", 3.0),
+        ("400", 2.0),
+        ("422", 2.0),
+        ("413", 1.0),
+        ("202", 0.0),
+    ] {
+        assert_eq!(
+            value(&m, "hale_heal_webhook_requests_total", &[("code", code)]),
+            Some(n),
+            "code {code}"
+        );
+    }
 
     // Alertmanager's own payloads, as recorded, are accepted: one alert, and a group cut short
     // by max_alerts (truncatedAlerts: 1).

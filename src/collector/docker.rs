@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use crate::collector::{Collector, Error};
-use crate::docker::{Connection, Container, Health, Resources, State, Watcher};
+use crate::docker::{Connection, Container, ExitCause, Health, Resources, State, Watcher};
 use crate::metric::{Label, MetricFamily, Unit, Value};
 
 /// The docker collector.
@@ -44,6 +44,7 @@ struct Families {
     restarts: MetricFamily,
     exit_code: MetricFamily,
     oom_killed: MetricFamily,
+    stopped_by_request: MetricFamily,
     started_at: MetricFamily,
     finished_at: MetricFamily,
     info: MetricFamily,
@@ -138,6 +139,11 @@ impl Families {
                 None,
                 "1 if the container's last run was killed by the OOM killer.",
             ),
+            stopped_by_request: MetricFamily::gauge(
+                "hale_container_stopped_by_request",
+                None,
+                "For a stopped container: 1 when a client asked for the stop (docker stop/kill, Compose, hale), 0 when it exited on its own; absent while running or when hale did not see it stop.",
+            ),
             started_at: MetricFamily::gauge(
                 "hale_container_started_at",
                 seconds(),
@@ -226,7 +232,7 @@ impl Families {
         }
     }
 
-    fn add_container(&mut self, c: &Container) {
+    fn add_container(&mut self, c: &Container, exit: Option<ExitCause>) {
         for s in State::ALL {
             let [id, image, name] = base(c);
             self.state.push(
@@ -248,6 +254,12 @@ impl Families {
         };
         self.exit_code.push(base(c), exit_code);
         self.oom_killed.push(base(c), c.oom_killed);
+        if matches!(c.state, State::Exited | State::Dead) {
+            if let Some(cause) = exit {
+                self.stopped_by_request
+                    .push(base(c), cause == ExitCause::Requested);
+            }
+        }
         if let Some(t) = c.started_at {
             self.started_at.push(base(c), t);
         }
@@ -315,6 +327,7 @@ impl Families {
             self.restarts,
             self.exit_code,
             self.oom_killed,
+            self.stopped_by_request,
             self.started_at,
             self.finished_at,
             self.info,
@@ -429,7 +442,7 @@ impl Collector for Docker {
         let containers: Vec<&Arc<Container>> = snapshot.containers.values().collect();
         let resources = self.resources(&containers, &snapshot);
         for (c, r) in containers.iter().zip(&resources) {
-            fams.add_container(c);
+            fams.add_container(c, snapshot.exits.get(&c.docker_id).copied());
             if let Some(r) = r {
                 fams.add_resources(c, r);
             }

@@ -76,6 +76,9 @@ struct Pending {
 #[derive(Default)]
 struct Counters {
     decisions: BTreeMap<(String, &'static str, &'static str), u64>,
+    /// Webhook answers by HTTP status code; the codes the webhook gives start at zero so the
+    /// first rejection is an increase.
+    webhook: BTreeMap<u16, u64>,
     durations: BTreeMap<&'static str, crate::metric::Histogram>,
     last_success: BTreeMap<String, f64>,
 }
@@ -83,6 +86,9 @@ struct Counters {
 /// Buckets of `hale_heal_action_duration_seconds`: restarts take seconds, commands up to their
 /// timeout.
 pub const DURATION_BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+
+/// The status codes `POST /webhook/alertmanager` answers with once healing is configured.
+pub const WEBHOOK_CODES: [u16; 7] = [202, 400, 401, 413, 422, 500, 503];
 
 /// The healer.
 pub struct Healer {
@@ -186,6 +192,7 @@ impl Healer {
         });
         let counters = Counters {
             last_success: audit.last_successes()?.into_iter().collect(),
+            webhook: WEBHOOK_CODES.iter().map(|&c| (c, 0)).collect(),
             ..Counters::default()
         };
         let autoheal_rules = if config.autoheal.enabled {
@@ -711,6 +718,11 @@ impl Healer {
             .unwrap_or_else(|e| Err(task_failed(e)))
     }
 
+    /// Counts one webhook answer for `hale_heal_webhook_requests_total{code}`.
+    pub fn count_webhook(&self, code: u16) {
+        *lock(&self.counters).webhook.entry(code).or_insert(0) += 1;
+    }
+
     /// The healing metric families.
     pub fn metrics(&self, out: &mut Vec<crate::metric::MetricFamily>) -> Result<(), AuditError> {
         use crate::metric::{MetricFamily, Unit};
@@ -763,7 +775,15 @@ impl Healer {
         for (rule, target) in given_up {
             gave_up.push([("rule", rule), ("target", target)], 1u64);
         }
-        out.extend([decisions, durations, queue, last, gave_up]);
+        let mut webhook = MetricFamily::counter(
+            "hale_heal_webhook_requests",
+            None,
+            "Webhook requests since hale started, by the HTTP status code answered (202 accepted; others rejected).",
+        );
+        for (code, n) in &c.webhook {
+            webhook.push([("code", code.to_string())], *n);
+        }
+        out.extend([decisions, durations, queue, last, gave_up, webhook]);
         Ok(())
     }
 }
