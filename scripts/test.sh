@@ -8,7 +8,8 @@
 #     on the local socket, this script starts dockerd (log: /tmp/hale-test-dockerd.log);
 #   - openssl and socat: the Docker-over-TLS test makes certificates and puts a TLS listener
 #     that demands client certificates in front of the engine's socket;
-#   - prometheus-alertmanager (with amtool): a real Alertmanager sends its webhook to hale.
+#   - prometheus-alertmanager (with amtool): a real Alertmanager sends its webhook to hale;
+#   - docker-compose: parses deploy/docker-compose.yml; systemd-analyze (systemd) verifies the unit.
 # Tests that need a tool fail without it; they never skip. Run as root or with sudo available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ command -v ip >/dev/null || packages+=(iproute2)
 command -v openssl >/dev/null || packages+=(openssl)
 command -v socat >/dev/null || packages+=(socat)
 command -v prometheus-alertmanager >/dev/null || packages+=(prometheus-alertmanager)
+command -v docker-compose >/dev/null || packages+=(docker-compose)
+command -v systemd-analyze >/dev/null || packages+=(systemd)
 dpkg -s busybox-static >/dev/null 2>&1 || packages+=(busybox-static)
 if [ ${#packages[@]} -gt 0 ]; then
   sudo=""
@@ -33,7 +36,7 @@ if [ ${#packages[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 # Debian starts these as services on install; the tests start their own.
-for service in prometheus-node-exporter prometheus-alertmanager; do
+for service in prometheus prometheus-node-exporter prometheus-alertmanager; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl stop "$service" || true
   fi

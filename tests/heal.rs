@@ -834,8 +834,7 @@ fn a_real_alertmanager_drives_a_restart() {
     let before = started_at(&scope, &web);
     let h = Healing::start(&scope, &restart_rule(&scope));
     let token = temp_file(TOKEN);
-    let am_port = common::free_port();
-    let am_config = temp_file(&format!(
+    let alertmanager = common::servers::Alertmanager::start(&format!(
         "route: {{receiver: hale, group_wait: 0s, group_interval: 1s, repeat_interval: 1h}}
 receivers:
   - name: hale
@@ -848,19 +847,7 @@ receivers:
         h.hale.url("/webhook/alertmanager"),
         token.path().display()
     ));
-    let data = tempfile::tempdir().unwrap();
-    let _am = common::KillOnDrop(
-        std::process::Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", am_config.path().display()))
-            .arg(format!("--storage.path={}", data.path().display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("prometheus-alertmanager (scripts/test.sh installs it)"),
-    );
-    let am = format!("http://127.0.0.1:{am_port}");
+    let am = alertmanager.url();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let added = std::process::Command::new("amtool")

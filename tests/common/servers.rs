@@ -1,0 +1,162 @@
+//! Real Prometheus and Alertmanager servers (Debian's `prometheus` and `prometheus-alertmanager`,
+//! installed by scripts/test.sh) on free loopback ports with throwaway storage, killed when the
+//! test ends. Tests drive them through their HTTP APIs.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{free_port, get, KillOnDrop};
+
+/// Percent-encodes a query parameter.
+pub fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Polls `probe` until it returns `Some`; the deadline only guards against a hang, and the
+/// panic shows the last state.
+pub fn poll<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(last) => {
+                assert!(Instant::now() < deadline, "never {what}; last: {last}");
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+    }
+}
+
+fn wait_ready(port: u16, what: &str) {
+    poll(&format!("{what} ready"), Duration::from_secs(60), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        let r = get(&format!("http://127.0.0.1:{port}/-/ready"), None);
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(format!("{} {}", r.status, r.body))
+        }
+    });
+}
+
+/// A running Prometheus.
+pub struct Prometheus {
+    pub port: u16,
+    _child: KillOnDrop,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus on `config` (the text of prometheus.yml; rule files given by absolute
+    /// path) and waits until it is ready.
+    pub fn start(config: &str) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("prometheus.yml");
+        std::fs::write(&file, config).unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus must be installed (scripts/test.sh installs it)");
+        let child = KillOnDrop(child);
+        wait_ready(port, "prometheus");
+        Prometheus {
+            port,
+            _child: child,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// An instant query's whole JSON answer (`status`, `data` or `error`).
+    pub fn query(&self, q: &str) -> Value {
+        let r = get(
+            &self.url(&format!("/api/v1/query?query={}", encode(q))),
+            None,
+        );
+        serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{q}: {e}: {}", r.body))
+    }
+
+    /// An instant query's result vector; panics on a query error.
+    pub fn vector(&self, q: &str) -> Vec<Value> {
+        let v = self.query(q);
+        assert_eq!(v["status"], "success", "{q}: {v}");
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until `q` returns at least one series.
+    pub fn wait_for(&self, what: &str, q: &str) -> Vec<Value> {
+        poll(what, Duration::from_secs(120), || {
+            let r = self.vector(q);
+            if r.is_empty() {
+                Err(format!("{q} is empty"))
+            } else {
+                Ok(r)
+            }
+        })
+    }
+
+    /// `GET /api/v1/alerts`' alerts.
+    pub fn alerts(&self) -> Vec<Value> {
+        let r = get(&self.url("/api/v1/alerts"), None);
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        v["data"]["alerts"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// A running Alertmanager, clustering off.
+pub struct Alertmanager {
+    pub port: u16,
+    _child: KillOnDrop,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    /// Starts Alertmanager on `config` (the text of alertmanager.yml) and waits until it is ready.
+    pub fn start(config: &str) -> Alertmanager {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("alertmanager.yml");
+        std::fs::write(&file, config).unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager (scripts/test.sh installs it)");
+        let child = KillOnDrop(child);
+        wait_ready(port, "alertmanager");
+        Alertmanager {
+            port,
+            _child: child,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
