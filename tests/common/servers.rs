@@ -124,6 +124,7 @@ impl Prometheus {
 /// A running Alertmanager, clustering off.
 pub struct Alertmanager {
     pub port: u16,
+    config: std::path::PathBuf,
     _child: KillOnDrop,
     _dir: tempfile::TempDir,
 }
@@ -151,6 +152,7 @@ impl Alertmanager {
         wait_ready(port, "alertmanager");
         Alertmanager {
             port,
+            config: file,
             _child: child,
             _dir: dir,
         }
@@ -158,5 +160,12 @@ impl Alertmanager {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Replaces the config and has Alertmanager reload it (`POST /-/reload`).
+    pub fn reload(&self, config: &str) {
+        std::fs::write(&self.config, config).unwrap();
+        let r = super::post_with(&format!("{}/-/reload", self.url()), &[], b"");
+        assert_eq!(r.status, 200, "alertmanager reload: {}", r.body);
     }
 }
