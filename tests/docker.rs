@@ -234,28 +234,49 @@ fn oom_kills_are_reported() {
         ],
     );
     let child = scope.name("child");
-    // PID 1 itself is OOM-killed: Docker records OOMKilled and exit code 137.
-    let id = scope.run(
-        "main",
-        &limits,
-        &["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
-    );
-    let main = scope.name("main");
-    let series = wait_for(&hale, "both OOM kills", |s| {
+    wait_for(&hale, "the child's OOM kill", |s| {
         container_value(s, "container_oom_events_total", &child, &[]).is_some_and(|v| v >= 1.0)
-            && container_value(s, "hale_container_oom_killed", &main, &[]) == Some(1.0)
     });
-    assert_eq!(state_of(&series, &child).as_deref(), Some("running"));
+    let series = wait_for(&hale, "the child container", |s| {
+        state_of(s, &child).as_deref() == Some("running")
+    });
     assert_eq!(
         container_value(&series, "hale_container_oom_killed", &child, &[]),
         Some(0.0)
     );
-    assert_eq!(state_of(&series, &main).as_deref(), Some("exited"));
-    assert_eq!(
-        container_value(&series, "hale_container_exit_code", &main, &[]),
-        Some(137.0)
+    // PID 1 itself is OOM-killed: Docker records exit code 137 and, usually, OOMKilled. Docker's
+    // flag races with the exit under load and is sometimes false (hashicorp/nomad#13119 saw
+    // the same with Docker 20.10), so hale must report whatever Docker recorded, and a few
+    // attempts make sure the true case is seen.
+    let mut flagged = false;
+    for attempt in 0..4 {
+        let short = format!("main{attempt}");
+        let id = scope.run(
+            &short,
+            &limits,
+            &["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+        );
+        let main = scope.name(&short);
+        // Docker may set the flag after the exit, on its `oom` event; hale re-inspects then.
+        let docker_says = || scope.inspect(&id, "{{.State.OOMKilled}}") == "true";
+        let series = wait_for(&hale, "hale agreeing with Docker's OOMKilled", |s| {
+            state_of(s, &main).as_deref() == Some("exited")
+                && container_value(s, "hale_container_oom_killed", &main, &[])
+                    == Some(if docker_says() { 1.0 } else { 0.0 })
+        });
+        assert_eq!(
+            container_value(&series, "hale_container_exit_code", &main, &[]),
+            Some(137.0)
+        );
+        if container_value(&series, "hale_container_oom_killed", &main, &[]) == Some(1.0) {
+            flagged = true;
+            break;
+        }
+    }
+    assert!(
+        flagged,
+        "Docker never flagged an OOM-killed container in 4 attempts"
     );
-    assert_eq!(scope.inspect(&id, "{{.State.OOMKilled}}"), "true");
 }
 
 #[test]
