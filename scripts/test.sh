@@ -9,7 +9,8 @@
 #   - openssl and socat: the Docker-over-TLS test makes certificates and puts a TLS listener
 #     that demands client certificates in front of the engine's socket;
 #   - prometheus-alertmanager (with amtool): a real Alertmanager sends its webhook to hale;
-#   - docker-compose: parses deploy/docker-compose.yml; systemd-analyze (systemd) verifies the unit.
+#   - docker-compose: parses deploy/docker-compose.yml; systemd-analyze (systemd) verifies the unit;
+#   - curl: the TLS and mutual-TLS client of tests/web_security.rs.
 # Tests that need a tool fail without it; they never skip. Run as root or with sudo available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,7 @@ command -v openssl >/dev/null || packages+=(openssl)
 command -v socat >/dev/null || packages+=(socat)
 command -v prometheus-alertmanager >/dev/null || packages+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null || packages+=(docker-compose)
+command -v curl >/dev/null || packages+=(curl)
 command -v systemd-analyze >/dev/null || packages+=(systemd)
 dpkg -s busybox-static >/dev/null 2>&1 || packages+=(busybox-static)
 if [ ${#packages[@]} -gt 0 ]; then

@@ -35,6 +35,31 @@ pub struct Cli {
     #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
     pub max_requests: usize,
 
+    /// Web config file (Prometheus exporter-toolkit format: TLS, headers, basic-auth users),
+    /// re-read when it changes and on SIGHUP.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Connections served at once; more wait in the kernel's backlog.
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
+
+    /// Time a client has for the TLS handshake and for each request's headers.
+    #[arg(long = "web.read-header-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub read_header_timeout: Duration,
+
+    /// Time a request has to be read and answered.
+    #[arg(long = "web.request-timeout", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Largest request line plus headers, in bytes (at least 8192); larger gets 431.
+    #[arg(
+        long = "web.max-header-bytes",
+        value_name = "BYTES",
+        default_value_t = 16384
+    )]
+    pub max_header_bytes: usize,
+
     /// procfs mountpoint.
     #[arg(long = "path.procfs", value_name = "DIR", default_value = "/proc")]
     pub procfs: PathBuf,
@@ -155,6 +180,15 @@ pub enum OptionsError {
     Config(#[from] crate::config::ConfigError),
     #[error("health.details_token_file {path}: {reason}")]
     TokenFile { path: PathBuf, reason: String },
+    #[error("--{flag}: {reason}")]
+    Limit { flag: &'static str, reason: String },
+    #[error(
+        "healing without credentials (heal.auth.disabled) on {address}, which is not a loopback address: \
+         anyone who reaches it could restart containers. Set heal.auth credentials, listen on 127.0.0.1, \
+         or set heal.auth.allow_unauthenticated_from_network to {:?}",
+        crate::heal::auth::UNAUTHENTICATED_CONSENT
+    )]
+    UnauthenticatedHealing { address: String },
 }
 
 /// Validated settings for serving.
@@ -163,6 +197,9 @@ pub struct Options {
     pub listen_addresses: Vec<String>,
     pub telemetry_path: String,
     pub max_requests: usize,
+    pub web_config_file: Option<PathBuf>,
+    pub web: crate::web::security::WebSection,
+    pub limits: crate::web::listener::Limits,
     pub collectors: Vec<&'static collector::Spec>,
     pub collector_timeout: Duration,
     pub settings: Settings,
@@ -326,15 +363,74 @@ impl Options {
         let collectors = enabled_collectors(cli, matches);
         let mut settings = settings;
         settings.health_docker = collectors.iter().any(|c| c.name == "docker");
+        if config.heal.enabled() && config.heal.auth.disabled {
+            let consent = config
+                .heal
+                .auth
+                .allow_unauthenticated_from_network
+                .as_deref()
+                == Some(crate::heal::auth::UNAUTHENTICATED_CONSENT);
+            if let Some(address) = cli.listen_addresses.iter().find(|a| !is_loopback(a)) {
+                if !consent {
+                    return Err(OptionsError::UnauthenticatedHealing {
+                        address: address.clone(),
+                    });
+                }
+            }
+        }
+        if cli.max_connections == 0 {
+            return Err(OptionsError::Limit {
+                flag: "web.max-connections",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if cli.max_header_bytes < 8192 {
+            return Err(OptionsError::Limit {
+                flag: "web.max-header-bytes",
+                reason: format!("{} is below the minimum of 8192", cli.max_header_bytes),
+            });
+        }
+        for (flag, d) in [
+            ("web.read-header-timeout", cli.read_header_timeout),
+            ("web.request-timeout", cli.request_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(OptionsError::Limit {
+                    flag,
+                    reason: "must be longer than zero".into(),
+                });
+            }
+        }
         Ok(Options {
             listen_addresses: cli.listen_addresses.clone(),
             telemetry_path: cli.telemetry_path.clone(),
             max_requests: cli.max_requests,
+            web_config_file: cli.web_config_file.clone(),
+            web: config.web.clone(),
+            limits: crate::web::listener::Limits {
+                max_connections: cli.max_connections,
+                header_timeout: cli.read_header_timeout,
+                request_timeout: cli.request_timeout,
+                max_header_bytes: cli.max_header_bytes,
+            },
             collectors,
             collector_timeout: cli.collector_timeout,
             settings,
         })
     }
+}
+
+/// Whether a `--web.listen-address` only accepts connections from this host: `127.0.0.0/8`,
+/// `::1` or `localhost`. `:PORT` (every interface) and host names are not.
+pub fn is_loopback(address: &str) -> bool {
+    let Some((host, _port)) = address.rsplit_once(':') else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Parses a Prometheus-style duration: `500ms`, `4s`, `1m30s`, `2h`.

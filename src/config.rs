@@ -45,6 +45,9 @@ pub struct Config {
     /// Healing: the webhook's credentials, heal rules, limits, the audit log and autoheal.
     #[serde(default)]
     pub heal: crate::heal::policy::HealConfig,
+    /// Roles for the web config's users, and per-client rate limits.
+    #[serde(default)]
+    pub web: crate::web::security::WebSection,
 }
 
 /// Deserializes a Prometheus-style duration string (`500ms`, `15s`, `1m30s`).

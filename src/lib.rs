@@ -18,6 +18,7 @@ pub mod process_match;
 pub mod scrape;
 pub mod server;
 pub mod shared;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -34,9 +35,12 @@ pub fn scraper(options: &Options) -> Scraper {
     Scraper::new(collectors, options.collector_timeout)
 }
 
-/// Builds the HTTP app state from validated options, starting healing when it is configured
-/// (which needs a tokio runtime).
-pub fn app_state(options: &Options) -> Result<Arc<server::AppState>, heal::engine::StartError> {
+/// Builds the HTTP app state from validated options and the web security, starting healing
+/// when it is configured (which needs a tokio runtime).
+pub fn app_state(
+    options: &Options,
+    web: Arc<web::security::Web>,
+) -> Result<Arc<server::AppState>, heal::engine::StartError> {
     let settings = &options.settings;
     let healer = if settings.heal.enabled() {
         let needs_docker = settings.heal.autoheal.enabled
@@ -48,11 +52,14 @@ pub fn app_state(options: &Options) -> Result<Arc<server::AppState>, heal::engin
     } else {
         None
     };
-    Ok(Arc::new(server::AppState::new(
-        scraper(options),
-        settings.health_model(),
-        options.telemetry_path.clone(),
-        options.max_requests,
-        healer,
-    )))
+    Ok(Arc::new(
+        server::AppState::new(
+            scraper(options),
+            settings.health_model(),
+            options.telemetry_path.clone(),
+            options.max_requests,
+            healer,
+        )
+        .with_web(web, options.limits.request_timeout),
+    ))
 }

@@ -2,6 +2,7 @@
 //! turns errors into exit codes: 0 on success, 1 on a runtime or config error, 2 on bad usage.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use hale::cli::{self, Command, Options};
@@ -108,7 +109,18 @@ fn serve(cli: &cli::Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     runtime.block_on(async {
         // Before anything is logged as listening, so an early SIGTERM is a clean stop.
         let shutdown = hale::server::shutdown_signal().context("installing signal handlers")?;
-        let state = hale::app_state(&options).context("starting healing")?;
+        let web = Arc::new(
+            hale::web::security::Web::load(options.web_config_file.as_deref(), &options.web)?,
+        );
+        if options.web_config_file.is_some() && !web.tls() {
+            if let Some(a) = options.listen_addresses.iter().find(|a| !hale::cli::is_loopback(a)) {
+                if web.current().users.is_some() {
+                    tracing::warn!(address = %a, "basic auth without TLS: passwords cross the network in clear text");
+                }
+            }
+        }
+        tokio::spawn(Arc::clone(&web).watch());
+        let state = hale::app_state(&options, Arc::clone(&web)).context("starting healing")?;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             collectors = options
@@ -125,7 +137,7 @@ fn serve(cli: &cli::Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             tracing::info!(address = %listener.local_addr()?, "listening");
             listeners.push(listener);
         }
-        hale::server::serve(listeners, hale::server::app(state), shutdown)
+        hale::web::listener::serve(listeners, hale::server::app(state), web, options.limits, shutdown)
             .await
             .context("serving HTTP")
     })

@@ -1,5 +1,7 @@
 //! The HTTP server: `fn app(state) -> Router` (so tests drive it without a socket), binding the
-//! `--web.listen-address` list, and graceful shutdown on SIGTERM/SIGINT with a time limit.
+//! `--web.listen-address` list, and the SIGTERM/SIGINT future that starts a graceful shutdown.
+//! Every request first passes [`crate::web::guard`] (client certificate, roles, rate limits,
+//! request timeout, response headers); [`crate::web::listener`] serves the router.
 //!
 //! Healing's endpoints, `POST /webhook/alertmanager` and `GET /heal/events`, answer JSON: the
 //! credentials are checked before the body is read, the body is capped, and every refusal says
@@ -18,9 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::exposition::{self, Format};
 use crate::scrape::Scraper;
-
-/// How long in-flight requests may take to finish after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+use crate::web::users::{Identity, Role};
 
 /// Shared state of the HTTP handlers.
 pub struct AppState {
@@ -32,6 +32,10 @@ pub struct AppState {
     max_requests: usize,
     /// Healing, when configured.
     pub healer: Option<Arc<crate::heal::Healer>>,
+    /// TLS, users, roles and rate limits.
+    pub web: Arc<crate::web::security::Web>,
+    /// `--web.request-timeout`.
+    pub request_timeout: Duration,
 }
 
 impl AppState {
@@ -51,7 +55,20 @@ impl AppState {
             scrape_permits,
             max_requests,
             healer,
+            web: Arc::new(crate::web::security::Web::open()),
+            request_timeout: crate::web::listener::Limits::default().request_timeout,
         }
+    }
+
+    /// The same state under the given web security and request timeout.
+    pub fn with_web(
+        mut self,
+        web: Arc<crate::web::security::Web>,
+        request_timeout: Duration,
+    ) -> Self {
+        self.web = web;
+        self.request_timeout = request_timeout;
+        self
     }
 }
 
@@ -75,6 +92,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/health/ready", get(health_ready))
         .route("/webhook/alertmanager", post(webhook))
         .route("/heal/events", get(heal_events))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::web::guard::guard,
+        ))
         .with_state(state)
 }
 
@@ -89,6 +110,8 @@ fn json_error(code: StatusCode, message: impl std::fmt::Display) -> Response {
 fn authorized<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
+    identity: Option<&Identity>,
+    role: Role,
 ) -> Result<&'a Arc<crate::heal::Healer>, Box<Response>> {
     let Some(healer) = &state.healer else {
         return Err(Box::new(json_error(
@@ -96,6 +119,10 @@ fn authorized<'a>(
             "healing is not configured: add heal rules or enable heal.autoheal in the config file",
         )));
     };
+    // A web user with the role, or (kept separate from users) the webhook's credentials.
+    if identity.is_some_and(|i| i.has(role)) {
+        return Ok(healer);
+    }
     let auth = headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
@@ -121,7 +148,8 @@ async fn webhook(State(state): State<Arc<AppState>>, request: axum::extract::Req
 async fn webhook_answer(state: &Arc<AppState>, request: axum::extract::Request) -> Response {
     use crate::heal::engine::Reject;
     use crate::heal::payload::DecodeError;
-    let healer = match authorized(state, request.headers()) {
+    let identity = request.extensions().get::<Identity>().cloned();
+    let healer = match authorized(state, request.headers(), identity.as_ref(), Role::Heal) {
         Ok(h) => Arc::clone(h),
         Err(r) => return *r,
     };
@@ -185,9 +213,11 @@ async fn webhook_answer(state: &Arc<AppState>, request: axum::extract::Request) 
 async fn heal_events(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    identity: Option<axum::Extension<Identity>>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
-    let healer = match authorized(&state, &headers) {
+    let identity = identity.map(|axum::Extension(i)| i);
+    let healer = match authorized(&state, &headers, identity.as_ref(), Role::Events) {
         Ok(h) => Arc::clone(h),
         Err(r) => return *r,
     };
@@ -236,12 +266,24 @@ fn health_response(status: crate::health::Status, body: bytes::Bytes) -> Respons
         .into_response()
 }
 
-async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+async fn health(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    identity: Option<axum::Extension<Identity>>,
+) -> Response {
     let report = state.health.report();
     let auth = headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    let body = if state.health.may_see_details(auth) {
+    // With web users, the details are the `metrics` role's (or the details token's), whatever
+    // `show_details` says; without, `show_details` and the token decide.
+    let details = if state.web.current().users.is_some() {
+        identity.is_some_and(|axum::Extension(i)| i.has(Role::Metrics))
+            || state.health.token_matches(auth)
+    } else {
+        state.health.may_see_details(auth)
+    };
+    let body = if details {
         report.full.clone()
     } else {
         report.summary.clone()
@@ -325,55 +367,6 @@ pub async fn bind(address: &str) -> Result<TcpListener, BindError> {
     } else {
         TcpListener::bind(address).await.map_err(err)
     }
-}
-
-/// Serves `router` on every listener until `shutdown` completes (see [`shutdown_signal`]), then
-/// lets in-flight requests finish for up to [`SHUTDOWN_GRACE`].
-pub async fn serve(
-    listeners: Vec<TcpListener>,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut servers = tokio::task::JoinSet::new();
-    for listener in listeners {
-        let mut stop = stop_rx.clone();
-        let router = router.clone();
-        servers.spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-        });
-    }
-    tokio::select! {
-        res = join_all(&mut servers) => return res,
-        () = shutdown => {}
-    }
-    tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    match tokio::time::timeout(SHUTDOWN_GRACE, join_all(&mut servers)).await {
-        Ok(res) => res,
-        Err(_) => {
-            tracing::warn!(
-                grace_seconds = SHUTDOWN_GRACE.as_secs(),
-                "requests still running at the end of the grace period"
-            );
-            Ok(())
-        }
-    }
-}
-
-async fn join_all(servers: &mut tokio::task::JoinSet<std::io::Result<()>>) -> std::io::Result<()> {
-    while let Some(res) = servers.join_next().await {
-        match res {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(e) => return Err(std::io::Error::other(e)),
-        }
-    }
-    Ok(())
 }
 
 /// Installs the SIGTERM and SIGINT handlers now, so a signal that arrives while hale is still

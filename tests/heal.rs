@@ -28,8 +28,10 @@ struct Healing {
 
 /// The config: this scope's Docker selection plus `heal:` with the audit log in `dir` and
 /// `heal` (YAML lines under `heal:`).
-fn config(scope: &Scope, dir: &Path, heal: &str) -> tempfile::NamedTempFile {
+/// (`top` is more top-level YAML, e.g. a `web:` section.)
+fn config_with(scope: &Scope, dir: &Path, heal: &str, top: &str) -> tempfile::NamedTempFile {
     let mut yaml = scope.selection();
+    yaml.push_str(top);
     yaml.push_str(&format!(
         "heal:\n  auth: {{bearer_token: {TOKEN}}}\n  audit: {{path: {}}}\n",
         dir.join("heal.db").display()
@@ -42,8 +44,12 @@ fn config(scope: &Scope, dir: &Path, heal: &str) -> tempfile::NamedTempFile {
 
 impl Healing {
     fn start(scope: &Scope, heal: &str) -> Healing {
+        Healing::start_with(scope, heal, "")
+    }
+
+    fn start_with(scope: &Scope, heal: &str, top: &str) -> Healing {
         let dir = tempfile::tempdir().unwrap();
-        let config = config(scope, dir.path(), heal);
+        let config = config_with(scope, dir.path(), heal, top);
         let hale = Healing::spawn(&config);
         Healing { hale, config, dir }
     }
@@ -750,9 +756,11 @@ rules:
 #[test]
 fn sigkill_during_a_burst_loses_no_answered_decision() {
     let scope = Scope::new("heal-crash");
-    let mut h = Healing::start(
+    // The burst is one client far over the default webhook rate: lift the limit.
+    let mut h = Healing::start_with(
         &scope,
         "rules:\n  - name: note\n    match: {alertname: Burst}\n    action: exec\n    argv: ['true']\n    dry_run: true\n",
+        "web: {rate_limit: {webhook: {per_second: 0, burst: 0}}}\n",
     );
     let url = h.hale.url("/webhook/alertmanager");
     let answered = std::sync::Mutex::new(Vec::new());
@@ -788,7 +796,12 @@ fn sigkill_during_a_burst_loses_no_answered_decision() {
                 }
             });
         }
+        let deadline = Instant::now() + Duration::from_secs(120);
         while answered.lock().unwrap().len() < 300 {
+            assert!(
+                Instant::now() < deadline,
+                "the burst never reached 300 answers"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         h.hale.child.kill().unwrap(); // SIGKILL

@@ -10,8 +10,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-/// The `heal.auth` section.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The `heal.auth` section. (Its `Debug` leaves the secrets out.)
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// The token Alertmanager sends as `Authorization: Bearer <token>`.
@@ -25,10 +25,14 @@ pub struct AuthConfig {
     /// Accept requests without credentials. Only for a listener nobody else can reach.
     #[serde(default)]
     pub disabled: bool,
+    /// With `disabled`, listening beyond loopback also needs this set to
+    /// [`UNAUTHENTICATED_CONSENT`], word for word.
+    #[serde(default)]
+    pub allow_unauthenticated_from_network: Option<String>,
 }
 
-/// Basic auth credentials hale expects.
-#[derive(Debug, Clone, Deserialize)]
+/// Basic auth credentials hale expects. (Its `Debug` leaves the password out.)
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthConfig {
     pub username: String,
@@ -37,6 +41,34 @@ pub struct BasicAuthConfig {
     #[serde(default)]
     pub password_file: Option<PathBuf>,
 }
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<secret>"),
+            )
+            .field("bearer_token_file", &self.bearer_token_file)
+            .field("basic_auth", &self.basic_auth)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for BasicAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicAuthConfig")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<secret>"))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+/// The sentence `heal.auth.allow_unauthenticated_from_network` must hold for hale to heal
+/// without credentials on an address other hosts can reach.
+pub const UNAUTHENTICATED_CONSENT: &str = "anyone who can reach hale may trigger healing actions";
 
 /// Credentials resolved from the config and its files, ready to check requests against.
 #[derive(Clone)]

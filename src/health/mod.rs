@@ -278,9 +278,11 @@ impl Health {
     /// Whether `authorization` (the header's value) carries the details token. Compared in
     /// constant time.
     pub fn may_see_details(&self, authorization: Option<&[u8]>) -> bool {
-        if self.config.show_details {
-            return true;
-        }
+        self.config.show_details || self.token_matches(authorization)
+    }
+
+    /// Whether `authorization` carries `details_token_file`'s token (constant time).
+    pub fn token_matches(&self, authorization: Option<&[u8]>) -> bool {
         let (Some(token), Some(header)) = (&self.token, authorization) else {
             return false;
         };

@@ -103,10 +103,22 @@ impl Hale {
 }
 
 /// A response as the tests look at it.
+#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub body: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    /// Whether the header is present and its value contains `part`.
+    pub fn headers_contain(&self, name: &str, part: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, v)| n == name && v.contains(part))
+    }
 }
 
 /// GETs `url` with an optional Accept header; non-2xx statuses are returned, not errors.
@@ -138,11 +150,17 @@ fn reply(mut resp: ureq::http::Response<ureq::Body>) -> Reply {
         .unwrap_or("")
         .to_string();
     let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
     let body = resp.body_mut().read_to_string().expect("utf-8 body");
     Reply {
         status,
         content_type,
         body,
+        headers,
     }
 }
 
@@ -185,7 +203,8 @@ pub fn app_for(args: &[&str], config: &hale::config::Config) -> axum::Router {
     let args = std::iter::once("hale").chain(args.iter().copied());
     let (cli, matches) = hale::cli::try_parse_from(args).expect("args parse");
     let options = hale::cli::Options::from_cli(&cli, &matches, config).expect("valid options");
-    hale::server::app(hale::app_state(&options).expect("app state"))
+    let web = std::sync::Arc::new(hale::web::security::Web::open());
+    hale::server::app(hale::app_state(&options, web).expect("app state"))
 }
 
 /// One scrape of a fresh in-process app for `args`.
@@ -228,6 +247,11 @@ pub async fn request(app: axum::Router, path: &str, accept: Option<&str>) -> Rep
         .await
         .unwrap();
     let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
     let content_type = resp
         .headers()
         .get("content-type")
@@ -241,6 +265,7 @@ pub async fn request(app: axum::Router, path: &str, accept: Option<&str>) -> Rep
         status,
         content_type,
         body: String::from_utf8(bytes.to_vec()).unwrap(),
+        headers,
     }
 }
 

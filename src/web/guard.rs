@@ -1,0 +1,145 @@
+//! The middleware every request passes before its handler: it refuses a client certificate
+//! outside `client_allowed_sans` (403), a client blocked for failing authentication too often
+//! (429), a webhook client over its rate (429), and, when the web config has users, a request
+//! without a user holding the endpoint's role (401 without valid credentials, 403 without the
+//! role). It then runs the handler within `--web.request-timeout` (408 past it), adds the web
+//! config's response headers, and counts a 401 as a failed authentication of the client.
+//!
+//! Which role an endpoint needs: `/health`, `/health/live` and `/health/ready` are public (the
+//! details of `/health` need `metrics`, or `health.details_token_file`'s token); the webhook
+//! takes `heal` users or `heal.auth`'s credentials (checked by its handler); `/heal/events`
+//! needs `events`; everything else (`/`, the metrics path, unknown paths) needs `metrics`.
+//! Without `basic_auth_users` nobody is asked for a user: the endpoints are as open as
+//! node_exporter's, and healing's endpoints keep `heal.auth`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::listener::Peer;
+use super::users::{Identity, Role};
+use crate::server::AppState;
+
+/// What an endpoint asks of the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Public,
+    Webhook,
+    Role(Role),
+}
+
+fn need(path: &str) -> Need {
+    match path {
+        "/health" | "/health/live" | "/health/ready" => Need::Public,
+        "/webhook/alertmanager" => Need::Webhook,
+        "/heal/events" => Need::Role(Role::Events),
+        _ => Need::Role(Role::Metrics),
+    }
+}
+
+fn refuse(code: StatusCode, message: &str, retry_after: Option<Duration>) -> Response {
+    let body = serde_json::json!({ "error": message }).to_string();
+    let mut r = (code, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(wait) = retry_after {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    if code == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"hale\""),
+        );
+    }
+    r
+}
+
+/// The middleware (see the module doc).
+pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<Peer>().copied();
+    let ip = peer.map(|p| p.addr.ip());
+    let security = state.web.current();
+    let limiters = &state.web.limiters;
+    if peer.is_some_and(|p| !p.cert_allowed) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "the client certificate is not among client_allowed_sans",
+            None,
+        );
+    }
+    if let Some(wait) = ip.and_then(|ip| limiters.blocked(ip)) {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed authentications from this address",
+            Some(wait),
+        );
+    }
+    let need = need(req.uri().path());
+    if need == Need::Webhook {
+        if let Some(Err(wait)) = ip.map(|ip| limiters.webhook(ip)) {
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "webhook rate limit for this address (web.rate_limit.webhook)",
+                Some(wait),
+            );
+        }
+    }
+    let authorization = req.headers().get(header::AUTHORIZATION).cloned();
+    if security.users.is_some() {
+        let sec = Arc::clone(&security);
+        let auth = authorization.clone();
+        // bcrypt is slow on purpose: off the async worker.
+        let identity = tokio::task::spawn_blocking(move || {
+            sec.users.as_ref().map_or(Identity::Anonymous, |u| {
+                u.identify(auth.as_ref().map(HeaderValue::as_bytes))
+            })
+        })
+        .await
+        .unwrap_or(Identity::Invalid);
+        if let Need::Role(role) = need {
+            match &identity {
+                Identity::Anonymous => {
+                    return refuse(StatusCode::UNAUTHORIZED, "credentials required", None)
+                }
+                Identity::Invalid => {
+                    if let Some(ip) = ip {
+                        limiters.failed(ip);
+                    }
+                    return refuse(StatusCode::UNAUTHORIZED, "wrong credentials", None);
+                }
+                Identity::User(_, _) if !identity.has(role) => {
+                    return refuse(
+                        StatusCode::FORBIDDEN,
+                        &format!("this user does not hold the {} role", role.as_str()),
+                        None,
+                    )
+                }
+                Identity::User(_, _) => {}
+            }
+        }
+        req.extensions_mut().insert(identity);
+    }
+    let mut response = match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request took longer than --web.request-timeout",
+            None,
+        ),
+    };
+    // A handler's 401 with credentials given (the webhook's token, /heal/events) is a failure.
+    if response.status() == StatusCode::UNAUTHORIZED && authorization.is_some() {
+        if let Some(ip) = ip {
+            limiters.failed(ip);
+        }
+    }
+    for (name, value) in &security.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
