@@ -235,6 +235,9 @@ fn users_roles_the_webhook_token_and_failed_auth_limits() {
     assert!(get("/health", prom()).body.contains("\"checks\""));
     assert_eq!(get("/health/live", None).status, 200);
 
+    let landing = get("/", prom()).body;
+    assert!(landing.contains("<h1>hale</h1>"), "{landing}");
+
     // Failed authentications: past the burst the client is refused before its credentials
     // are even checked, right ones included.
     for _ in 0..6 {
@@ -244,9 +247,9 @@ fn users_roles_the_webhook_token_and_failed_auth_limits() {
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.headers_contain("retry-after", ""), "{r:?}");
 
-    // No secret in the answers, the audit log or the log.
+    // No secret in the answers, the landing page, the audit log or the log.
     let events = get_with(&hale.url("/heal/events"), &[]).body;
-    for body in [summary.body, events] {
+    for body in [summary.body, events, landing] {
         for secret in [TOKEN, PROM_PASSWORD, ALICE_PASSWORD] {
             assert!(!body.contains(secret), "{secret} in {body}");
         }
@@ -464,4 +467,41 @@ fn a_trickling_webhook_body_times_out() {
         &[("Authorization", &format!("Bearer {TOKEN}"))],
     );
     assert_eq!(events.body, r#"{"events":[]}"#, "nothing recorded");
+}
+
+#[test]
+fn the_webhook_rate_is_limited_per_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_file(&format!(
+        "web:\n  rate_limit:\n    webhook: {{per_second: 1, burst: 2}}\nheal:\n  auth: {{bearer_token: {TOKEN}}}\n  audit: {{path: {}}}\n  rules:\n    - name: note\n      match: {{alertname: Note}}\n      action: exec\n      argv: ['true']\n",
+        dir.path().join("heal.db").display()
+    ));
+    let hale = Hale::start(&[&format!("--config={}", config.path().display())]);
+    let post = |fp: &str| {
+        let body = format!(
+            r#"{{"version":"4","status":"firing","alerts":[{{"status":"firing","labels":{{"alertname":"Note"}},"startsAt":"2026-11-23T04:00:00Z","fingerprint":"{fp}"}}]}}"#
+        );
+        post_with(
+            &hale.url("/webhook/alertmanager"),
+            &[("Authorization", &format!("Bearer {TOKEN}"))],
+            body.as_bytes(),
+        )
+    };
+    assert_eq!(post("a").status, 202);
+    assert_eq!(post("b").status, 202);
+    let r = post("c");
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.headers_contain("retry-after", ""), "{r:?}");
+    // The refused request was not recorded; Alertmanager's retry will be judged afresh.
+    let events = get_with(
+        &hale.url("/heal/events"),
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+    )
+    .body;
+    assert!(
+        events.contains("\"a\"") && !events.contains("\"c\""),
+        "{events}"
+    );
+    // Other endpoints are not rate-limited.
+    assert_eq!(get_with(&hale.url("/metrics"), &[]).status, 200);
 }
