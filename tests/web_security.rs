@@ -246,6 +246,8 @@ fn users_roles_the_webhook_token_and_failed_auth_limits() {
     let r = get("/metrics", prom());
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.headers_contain("retry-after", ""), "{r:?}");
+    // Open endpoints stay open to a blocked address.
+    assert_eq!(get("/health/live", None).status, 200);
 
     // No secret in the answers, the landing page, the audit log or the log.
     let events = get_with(&hale.url("/heal/events"), &[]).body;
@@ -435,11 +437,9 @@ fn slow_clients_lose_their_connection_and_limits_answer() {
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
-    // No healing configured: 404 comes before the body is read; with it, the body wait times out.
-    assert!(
-        answer.starts_with("HTTP/1.1 404") || answer.starts_with("HTTP/1.1 408"),
-        "{answer}"
-    );
+    // No healing configured here: the 404 comes without waiting for the body
+    // (a_trickling_webhook_body_times_out covers the 408).
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
 }
 
 #[test]

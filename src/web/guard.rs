@@ -72,14 +72,24 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
             None,
         );
     }
-    if let Some(wait) = ip.and_then(|ip| limiters.blocked(ip)) {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed authentications from this address",
-            Some(wait),
-        );
-    }
     let need = need(req.uri().path());
+    // A client blocked for failing authentication is refused where credentials are asked for,
+    // not on open endpoints: a Prometheus sharing an address with a misconfigured Alertmanager
+    // keeps scraping.
+    let asks_credentials = match need {
+        Need::Public => false,
+        Need::Webhook | Need::Role(Role::Events) | Need::Role(Role::Heal) => true,
+        Need::Role(Role::Metrics) => security.users.is_some(),
+    };
+    if asks_credentials {
+        if let Some(wait) = ip.and_then(|ip| limiters.blocked(ip)) {
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed authentications from this address",
+                Some(wait),
+            );
+        }
+    }
     if need == Need::Webhook {
         if let Some(Err(wait)) = ip.map(|ip| limiters.webhook(ip)) {
             return refuse(
@@ -90,17 +100,23 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
         }
     }
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
-    if security.users.is_some() {
-        let sec = Arc::clone(&security);
-        let auth = authorization.clone();
-        // bcrypt is slow on purpose: off the async worker.
-        let identity = tokio::task::spawn_blocking(move || {
-            sec.users.as_ref().map_or(Identity::Anonymous, |u| {
-                u.identify(auth.as_ref().map(HeaderValue::as_bytes))
-            })
-        })
-        .await
-        .unwrap_or(Identity::Invalid);
+    if let Some(users) = &security.users {
+        let auth = authorization.as_ref().map(HeaderValue::as_bytes);
+        let identity = match users.identify_cached(auth) {
+            Some(known) => known,
+            None => {
+                // bcrypt is slow on purpose: off the async worker, only on a cache miss.
+                let sec = Arc::clone(&security);
+                let auth = authorization.clone();
+                tokio::task::spawn_blocking(move || {
+                    sec.users.as_ref().map_or(Identity::Anonymous, |u| {
+                        u.identify(auth.as_ref().map(HeaderValue::as_bytes))
+                    })
+                })
+                .await
+                .unwrap_or(Identity::Invalid)
+            }
+        };
         if let Need::Role(role) = need {
             match &identity {
                 Identity::Anonymous => {

@@ -108,42 +108,55 @@ impl Users {
         })
     }
 
+    /// What can be decided without bcrypt: `Anonymous` without `Basic` credentials, the user
+    /// when this (user, password) was verified before; `None` when bcrypt must run
+    /// ([`Users::identify`]). Cheap enough for the async worker.
+    pub fn identify_cached(&self, authorization: Option<&[u8]>) -> Option<Identity> {
+        let Some((user, password)) = authorization.and_then(basic_credentials) else {
+            return Some(Identity::Anonymous);
+        };
+        let key = self.key(&user, &password);
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&key)
+            .then(|| self.user(user))
+    }
+
     /// Checks a request's `Authorization` header. Blocking: bcrypt runs here on a cache miss.
     pub fn identify(&self, authorization: Option<&[u8]>) -> Identity {
+        if let Some(known) = self.identify_cached(authorization) {
+            return known;
+        }
         let Some((user, password)) = authorization.and_then(basic_credentials) else {
             return Identity::Anonymous;
         };
         let hash = self.hashes.get(&user);
-        let key = digest(&user, &password, hash.map_or("", String::as_str));
-        let cached = self
-            .verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&key);
-        let ok = cached || {
-            let target = match hash {
-                Some(h) => h.as_str(),
-                None => self.dummy(),
-            };
-            // The dummy never matches, but costs what a real check costs.
-            let ok = bcrypt::verify(&password, target).unwrap_or(false) && hash.is_some();
-            if ok {
-                let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-                if cache.len() >= CACHE_LIMIT {
-                    cache.clear();
-                }
-                cache.insert(key);
-            }
-            ok
-        };
-        if ok {
-            Identity::User(
-                user.clone(),
-                self.roles.get(&user).cloned().unwrap_or_default(),
-            )
-        } else {
-            Identity::Invalid
+        // The dummy never matches, but costs what a real check costs.
+        let target = hash.map_or_else(|| self.dummy(), String::as_str);
+        if !(bcrypt::verify(&password, target).unwrap_or(false) && hash.is_some()) {
+            return Identity::Invalid;
         }
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(self.key(&user, &password));
+        drop(cache);
+        self.user(user)
+    }
+
+    fn key(&self, user: &str, password: &str) -> [u8; 32] {
+        digest(
+            user,
+            password,
+            self.hashes.get(user).map_or("", String::as_str),
+        )
+    }
+
+    fn user(&self, name: String) -> Identity {
+        let roles = self.roles.get(&name).cloned().unwrap_or_default();
+        Identity::User(name, roles)
     }
 
     /// A hash of the highest cost among the users, for unknown names.
