@@ -311,35 +311,19 @@ impl Audit {
     /// The last `succeeded` time of each rule, for `hale_heal_last_success_timestamp_seconds`
     /// to survive a restart.
     pub fn last_successes(&self) -> Result<Vec<(String, f64)>, AuditError> {
-        self.with(|tx| {
-            let mut stmt = tx
-                .conn
-                .prepare_cached(
-                    "SELECT rule, max(time) FROM decisions WHERE outcome = 'succeeded' GROUP BY rule",
-                )
-                .map_err(|e| tx.err(e))?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(|e| tx.err(e))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(|e| tx.err(e))
-        })
+        self.pairs(
+            "SELECT rule, max(time) FROM decisions WHERE outcome = 'succeeded' GROUP BY rule",
+            [],
+        )
     }
 
     /// How many decisions of each result were made since `since`, in [`Outcome::ALL`]'s order;
     /// results with none are left out.
     pub fn counts_since(&self, since: f64) -> Result<Vec<(Outcome, u64)>, AuditError> {
-        let rows: Vec<(String, i64)> = self.with(|tx| {
-            let mut stmt = tx
-                .conn
-                .prepare_cached(
-                    "SELECT outcome, count(*) FROM decisions WHERE time >= ?1 GROUP BY outcome",
-                )
-                .map_err(|e| tx.err(e))?;
-            let rows = stmt
-                .query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(|e| tx.err(e))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(|e| tx.err(e))
-        })?;
+        let rows: Vec<(String, i64)> = self.pairs(
+            "SELECT outcome, count(*) FROM decisions WHERE time >= ?1 GROUP BY outcome",
+            params![since],
+        )?;
         Ok(Outcome::ALL
             .into_iter()
             .filter_map(|o| {
@@ -351,21 +335,33 @@ impl Audit {
     }
 
     /// The (rule, target) pairs whose latest decision since `since` is `gave_up`: hale has
-    /// stopped trying them until the budget window moves on.
+    /// stopped trying them until the budget window moves on. Both lookups stay inside the
+    /// window (its index range), so a scrape's cost follows the window's decisions, not the
+    /// whole retained log.
     pub fn given_up(&self, since: f64) -> Result<Vec<(String, String)>, AuditError> {
+        // SQLite takes the bare `outcome` from the row holding max(id). The time index bounds
+        // the scan to the window; without INDEXED BY the planner scans the whole target index
+        // for the GROUP BY (10 ms a scrape with 200,000 decisions, instead of 0.3 ms).
+        self.pairs(
+            "SELECT rule, target FROM (
+                 SELECT rule, target, outcome, max(id) FROM decisions INDEXED BY decisions_by_time
+                 WHERE time >= ?1 AND outcome IN ('gave_up', 'executed')
+                 GROUP BY rule, target)
+             WHERE outcome = 'gave_up'",
+            params![since],
+        )
+    }
+
+    /// The two columns of every row `sql` returns.
+    fn pairs<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<(A, B)>, AuditError> {
         self.with(|tx| {
-            let mut stmt = tx
-                .conn
-                .prepare_cached(
-                    "SELECT rule, target FROM decisions d WHERE outcome = 'gave_up' AND time >= ?1
-                       AND id = (SELECT max(id) FROM decisions e
-                                 WHERE e.rule = d.rule AND e.target = d.target
-                                   AND e.outcome IN ('gave_up', 'executed'))
-                     GROUP BY rule, target",
-                )
-                .map_err(|e| tx.err(e))?;
+            let mut stmt = tx.conn.prepare_cached(sql).map_err(|e| tx.err(e))?;
             let rows = stmt
-                .query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(|e| tx.err(e))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(|e| tx.err(e))
         })
@@ -611,6 +607,30 @@ mod tests {
         );
         assert_eq!(a.events(&Filter::default()).unwrap().len(), 0);
         assert_eq!(a.newest().unwrap(), None);
+    }
+
+    #[test]
+    fn given_up_is_the_latest_word_inside_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Audit::open(&dir.path().join("audit.db")).unwrap();
+        for d in [
+            // web-1: spent its budget, still given up.
+            decision(100.0, "web-1", Outcome::Executed),
+            decision(110.0, "web-1", Outcome::GaveUp),
+            decision(115.0, "web-1", Outcome::SkippedDuplicate),
+            // web-2: gave up, then the window moved and it acted again.
+            decision(101.0, "web-2", Outcome::GaveUp),
+            decision(120.0, "web-2", Outcome::Executed),
+            // web-3: gave up before the window.
+            decision(10.0, "web-3", Outcome::GaveUp),
+        ] {
+            audit.record(&d).unwrap();
+        }
+        assert_eq!(
+            audit.given_up(50.0).unwrap(),
+            [("restart-unhealthy".to_string(), "web-1".to_string())]
+        );
+        assert!(audit.given_up(200.0).unwrap().is_empty());
     }
 
     #[test]
