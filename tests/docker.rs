@@ -11,16 +11,8 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 
-use common::docker::{container_value, state_of, wait_for, PrivateDockerd, Scope};
+use common::docker::{container_value, docker_up, state_of, wait_for, PrivateDockerd, Scope};
 use common::{get, temp_file, value, Hale, Series};
-
-fn docker_up(series: &[Series]) -> bool {
-    value(
-        series,
-        "hale_scrape_collector_success",
-        &[("collector", "docker")],
-    ) == Some(1.0)
-}
 
 fn has_container(series: &[Series], name: &str) -> bool {
     series

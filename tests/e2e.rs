@@ -12,9 +12,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::docker::{wait_for, Scope};
+use common::docker::{start_connected, Scope};
 use common::servers::{poll, Alertmanager, Prometheus};
-use common::{get_with, temp_file, value, Hale};
+use common::{get_with, temp_file, Hale};
 use serde_json::Value;
 
 const TOKEN: &str = "e2e-t0ken";
@@ -75,15 +75,7 @@ fn hale_config(
 }
 
 fn start_hale(config: &tempfile::NamedTempFile) -> Hale {
-    let hale = Hale::start(&[&format!("--config={}", config.path().display())]);
-    wait_for(&hale, "docker connected", |s| {
-        value(
-            s,
-            "hale_scrape_collector_success",
-            &[("collector", "docker")],
-        ) == Some(1.0)
-    });
-    hale
+    start_connected(&[&format!("--config={}", config.path().display())])
 }
 
 /// The shipped Alertmanager config, pointed at this hale and this token file.
@@ -125,6 +117,27 @@ fn health_of(scope: &Scope, name: &str) -> String {
 }
 
 const STEP: Duration = Duration::from_secs(240);
+
+fn wait_firing(prometheus: &Prometheus, name: &str) {
+    poll("ContainerUnhealthy firing", STEP, || {
+        match alert_state(prometheus, name).as_deref() {
+            Some("firing") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+}
+
+/// Waits until the audit log has decisions with `result` for `target`.
+fn wait_events(hale: &Hale, target: &str, result: &str) -> Vec<Value> {
+    poll(&format!("a {result} decision"), STEP, || {
+        let e = events(hale, &format!("target={target}&result={result}"));
+        if e.is_empty() {
+            Err(format!("{:?}", events(hale, "")))
+        } else {
+            Ok(e)
+        }
+    })
+}
 
 #[test]
 fn an_unhealthy_container_is_healed_through_prometheus_and_alertmanager() {
@@ -210,21 +223,9 @@ scrape_configs:
         alert_state(&prometheus, &web).ok_or_else(|| "no alert".to_string())
     });
     report.step("ContainerUnhealthy pending");
-    poll("ContainerUnhealthy firing", STEP, || {
-        match alert_state(&prometheus, &web).as_deref() {
-            Some("firing") => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    wait_firing(&prometheus, &web);
     report.step("ContainerUnhealthy firing (for: 1m)");
-    let succeeded = poll("hale's restart recorded", STEP, || {
-        let e = events(&hale, &format!("target={web}&result=succeeded"));
-        if e.is_empty() {
-            Err(format!("{:?}", events(&hale, "")))
-        } else {
-            Ok(e)
-        }
-    });
+    let succeeded = wait_events(&hale, &web, "succeeded");
     report.step("Alertmanager posted; hale restarted the container and recorded it");
     assert_eq!(succeeded[0]["rule"], "restart-unhealthy");
     assert_eq!(succeeded[0]["alertname"], "ContainerUnhealthy");
@@ -262,23 +263,9 @@ scrape_configs:
     report.step("dry-run hale up, scraped, and Alertmanager pointed at it");
     let before = scope.inspect(&web, "{{.State.StartedAt}}");
     scope.docker(&["exec", &web, "touch", "/run/sick"]);
-    poll(
-        "ContainerUnhealthy firing again",
-        STEP,
-        || match alert_state(&prometheus, &web).as_deref() {
-            Some("firing") => Ok(()),
-            other => Err(format!("{other:?}")),
-        },
-    );
+    wait_firing(&prometheus, &web);
     report.step("made unhealthy again; ContainerUnhealthy firing");
-    let dry = poll("the dry-run decision", STEP, || {
-        let e = events(&hale, &format!("target={web}&result=dry_run"));
-        if e.is_empty() {
-            Err(format!("{:?}", events(&hale, "")))
-        } else {
-            Ok(e)
-        }
-    });
+    let dry = wait_events(&hale, &web, "dry_run");
     report.step("Alertmanager posted; hale recorded dry_run");
     assert_eq!(dry[0]["rule"], "restart-unhealthy");
     // Nothing acted: no execution recorded, the container neither restarted nor healed.

@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::docker::{wait_for, Scope};
+use common::docker::{start_connected, Scope};
 use common::{get_with, post_with, temp_file, value, Hale, Reply};
 use serde_json::{json, Value};
 
@@ -56,21 +56,12 @@ impl Healing {
 
     fn spawn(config: &tempfile::NamedTempFile) -> Hale {
         let arg = format!("--config={}", config.path().display());
-        let hale = Hale::start(&[
+        start_connected(&[
             &arg,
             "--collector.disable-defaults",
             "--collector.docker",
             "--collector.heal",
-        ]);
-        // Container rules are judged only once hale sees Docker.
-        wait_for(&hale, "docker connected", |s| {
-            value(
-                s,
-                "hale_scrape_collector_success",
-                &[("collector", "docker")],
-            ) == Some(1.0)
-        });
-        hale
+        ])
     }
 
     /// Stops hale and starts it again on the same config and audit log.

@@ -71,6 +71,12 @@ fn curl(url: &str, args: &[&str]) -> Option<u16> {
     (out.status.success() && code != 0).then_some(code)
 }
 
+/// Writes the web config file and starts hale on it.
+fn with_web_config(path: &Path, yaml: &str) -> Hale {
+    std::fs::write(path, yaml).unwrap();
+    Hale::start(&[&format!("--web.config.file={}", path.display())])
+}
+
 fn bcrypt(password: &str) -> String {
     bcrypt::hash(password, 4).unwrap()
 }
@@ -97,12 +103,10 @@ fn tls_and_mutual_tls_with_client_sans() {
 
     // Server TLS only; relative paths are relative to the web config file.
     let web = d.join("web.yml");
-    std::fs::write(
+    let hale = with_web_config(
         &web,
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS12\n",
-    )
-    .unwrap();
-    let hale = Hale::start(&[&format!("--web.config.file={}", web.display())]);
+    );
     let url = format!("https://{}/metrics", hale.address);
     let ca = d.join("server-ca.crt");
     let ca = ca.to_str().unwrap();
@@ -114,12 +118,10 @@ fn tls_and_mutual_tls_with_client_sans() {
     drop(hale);
 
     // Mutual TLS: a verified client certificate carrying an allowed SAN.
-    std::fs::write(
+    let hale = with_web_config(
         &web,
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client-ca.crt\n  client_allowed_sans: [prometheus.example]\n",
-    )
-    .unwrap();
-    let hale = Hale::start(&[&format!("--web.config.file={}", web.display())]);
+    );
     let url = format!("https://{}/metrics", hale.address);
     let with = |name: &str| {
         let cert = d.join(format!("{name}.crt"));

@@ -166,6 +166,23 @@ impl Drop for Scope {
     }
 }
 
+/// Whether hale's last scrape reached Docker.
+pub fn docker_up(series: &[Series]) -> bool {
+    super::value(
+        series,
+        "hale_scrape_collector_success",
+        &[("collector", "docker")],
+    ) == Some(1.0)
+}
+
+/// Starts hale with `args` and waits until it has reached Docker (container heal rules are
+/// judged only then).
+pub fn start_connected(args: &[&str]) -> Hale {
+    let hale = Hale::start(args);
+    wait_for(&hale, "docker connected", docker_up);
+    hale
+}
+
 /// Scrapes hale until `ready` holds for the parsed series, and returns them. The deadline only
 /// guards against a hang (Docker acts in well under a second; this allows for a loaded machine);
 /// the panic shows what hale last exposed.

@@ -2,6 +2,7 @@
 //! installed by scripts/test.sh) on free loopback ports with throwaway storage, killed when the
 //! test ends. Tests drive them through their HTTP APIs.
 
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,50 +35,80 @@ pub fn poll<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Result<
     }
 }
 
-fn wait_ready(port: u16, what: &str) {
-    poll(&format!("{what} ready"), Duration::from_secs(60), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-        let r = get(&format!("http://127.0.0.1:{port}/-/ready"), None);
-        if r.status == 200 {
-            Ok(())
-        } else {
-            Err(format!("{} {}", r.status, r.body))
+/// One server process: its config file, port and storage in a temporary directory.
+struct Server {
+    port: u16,
+    config: PathBuf,
+    _child: KillOnDrop,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Writes `config` to `file_name`, starts `program` with `--config.file`, its storage flag
+    /// pointing into the directory, a loopback `--web.listen-address` and `extra`, and waits
+    /// until `/-/ready` answers.
+    fn start(
+        program: &str,
+        file_name: &str,
+        storage_flag: &str,
+        config: &str,
+        extra: &[&str],
+    ) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(file_name);
+        std::fs::write(&file, config).unwrap();
+        let port = free_port();
+        let child = Command::new(program)
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--{storage_flag}={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e} (scripts/test.sh installs it)"));
+        let child = KillOnDrop(child);
+        poll(&format!("{program} ready"), Duration::from_secs(60), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+            let r = get(&format!("http://127.0.0.1:{port}/-/ready"), None);
+            if r.status == 200 {
+                Ok(())
+            } else {
+                Err(format!("{} {}", r.status, r.body))
+            }
+        });
+        Server {
+            port,
+            config: file,
+            _child: child,
+            _dir: dir,
         }
-    });
+    }
 }
 
 /// A running Prometheus.
 pub struct Prometheus {
     pub port: u16,
-    _child: KillOnDrop,
-    _dir: tempfile::TempDir,
+    _server: Server,
 }
 
 impl Prometheus {
     /// Starts Prometheus on `config` (the text of prometheus.yml; rule files given by absolute
     /// path) and waits until it is ready.
     pub fn start(config: &str) -> Prometheus {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("prometheus.yml");
-        std::fs::write(&file, config).unwrap();
-        let port = free_port();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", file.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus must be installed (scripts/test.sh installs it)");
-        let child = KillOnDrop(child);
-        wait_ready(port, "prometheus");
+        let server = Server::start(
+            "prometheus",
+            "prometheus.yml",
+            "storage.tsdb.path",
+            config,
+            &[],
+        );
         Prometheus {
-            port,
-            _child: child,
-            _dir: dir,
+            port: server.port,
+            _server: server,
         }
     }
 
@@ -124,37 +155,22 @@ impl Prometheus {
 /// A running Alertmanager, clustering off.
 pub struct Alertmanager {
     pub port: u16,
-    config: std::path::PathBuf,
-    _child: KillOnDrop,
-    _dir: tempfile::TempDir,
+    server: Server,
 }
 
 impl Alertmanager {
     /// Starts Alertmanager on `config` (the text of alertmanager.yml) and waits until it is ready.
     pub fn start(config: &str) -> Alertmanager {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("alertmanager.yml");
-        std::fs::write(&file, config).unwrap();
-        let port = free_port();
-        let child = Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", file.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-alertmanager (scripts/test.sh installs it)");
-        let child = KillOnDrop(child);
-        wait_ready(port, "alertmanager");
+        let server = Server::start(
+            "prometheus-alertmanager",
+            "alertmanager.yml",
+            "storage.path",
+            config,
+            &["--cluster.listen-address="],
+        );
         Alertmanager {
-            port,
-            config: file,
-            _child: child,
-            _dir: dir,
+            port: server.port,
+            server,
         }
     }
 
@@ -164,7 +180,7 @@ impl Alertmanager {
 
     /// Replaces the config and has Alertmanager reload it (`POST /-/reload`).
     pub fn reload(&self, config: &str) {
-        std::fs::write(&self.config, config).unwrap();
+        std::fs::write(&self.server.config, config).unwrap();
         let r = super::post_with(&format!("{}/-/reload", self.url()), &[], b"");
         assert_eq!(r.status, 200, "alertmanager reload: {}", r.body);
     }
