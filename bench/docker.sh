@@ -22,9 +22,7 @@ PORT=${PORT:-19931}
 ROUNDS=${ROUNDS:-3}   # stats API sweeps per count: each costs ~N seconds
 IMAGE=hale-test/busybox:1
 
-for tool in wrk docker python3 curl; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 1; }
-done
+need wrk docker python3 curl
 docker version >/dev/null 2>&1 || { echo "bench: no Docker engine answers (start dockerd)" >&2; exit 1; }
 IMAGE=$IMAGE scripts/test-image.sh
 cargo build --release --quiet

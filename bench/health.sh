@@ -18,7 +18,7 @@ PORT=${PORT:-19932}
 # One wrk thread by default: on a 2-core machine two wrk threads take both cores and the tail
 # measured is hale waiting for a CPU, not hale (p99 3 ms with -t2 vs 0.2 ms with -t1 at -c8).
 THREADS=${THREADS:-1}
-command -v wrk >/dev/null || { echo "bench: wrk is not installed" >&2; exit 1; }
+need wrk
 cargo build --release --quiet
 target/release/hale --web.listen-address="127.0.0.1:$PORT" --log.level=error &
 HALE_PID=$!

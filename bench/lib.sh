@@ -18,3 +18,10 @@ wait_up() {
 # rss_kib PID, hwm_kib PID: resident and peak resident memory.
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+
+# need TOOL...: stop the script unless every tool is on PATH.
+need() {
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is not installed (run scripts/test.sh or apt-get install $tool)" >&2; exit 1; }
+  done
+}

@@ -23,7 +23,7 @@ METRICS_CONNECTIONS=${METRICS_CONNECTIONS:-32}
 SLOW=${SLOW:-300}
 PORT=${PORT:-19934}
 WORK=$(mktemp -d)
-command -v wrk >/dev/null || { echo "bench: wrk is not installed" >&2; exit 1; }
+need wrk curl python3
 cargo build --release --quiet
 
 # One client address for everything: lift the per-client webhook rate so wrk measures hale.

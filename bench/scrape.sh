@@ -20,9 +20,7 @@ HALE_PORT=${HALE_PORT:-19929}
 NE_PORT=${NE_PORT:-19100}
 COLLECTORS="cpu meminfo filesystem diskstats netdev loadavg stat time filefd uname"
 
-for tool in wrk prometheus-node-exporter; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is not installed (run scripts/test.sh or apt-get install $tool)" >&2; exit 1; }
-done
+need wrk prometheus-node-exporter
 
 cargo build --release --quiet
 HALE=target/release/hale

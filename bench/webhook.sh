@@ -19,7 +19,7 @@ PORT=${PORT:-19933}
 THREADS=${THREADS:-1}
 WORK=$(mktemp -d)
 AUDIT_DIR=${AUDIT_DIR:-$WORK}
-command -v wrk >/dev/null || { echo "bench: wrk is not installed" >&2; exit 1; }
+need wrk curl
 cargo build --release --quiet
 
 # wrk is one client far over the default per-client webhook rate; the bench measures the
