@@ -1,6 +1,7 @@
 //! The middleware every request passes before its handler: it refuses a client certificate
 //! outside `client_allowed_sans` (403), a client blocked for failing authentication too often
-//! (429), a webhook client over its rate (429), and, when the web config has users, a request
+//! (429), a webhook client over its rate (503 with `Retry-After`: Alertmanager retries a 5xx
+//! but drops a 4xx, 429 included), and, when the web config has users, a request
 //! without a user holding the endpoint's role (401 without valid credentials, 403 without the
 //! role). It then runs the handler within `--web.request-timeout` (408 past it), adds the web
 //! config's response headers, and counts a 401 as a failed authentication of the client.
@@ -93,8 +94,8 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
     if need == Need::Webhook {
         if let Some(Err(wait)) = ip.map(|ip| limiters.webhook(ip)) {
             return refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "webhook rate limit for this address (web.rate_limit.webhook)",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "webhook rate limit for this address (web.rate_limit.webhook); retry later",
                 Some(wait),
             );
         }
