@@ -6,7 +6,6 @@
 
 use std::path::PathBuf;
 
-use base64::Engine as _;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -173,22 +172,15 @@ impl Credentials {
                 .as_ref()
                 .is_some_and(|t| bool::from(t.as_slice().ct_eq(rest)));
         }
-        if scheme.eq_ignore_ascii_case(b"basic") {
-            let Some((user, pass)) = &self.basic else {
-                return false;
-            };
-            let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest) else {
-                return false;
-            };
-            let Some(colon) = decoded.iter().position(|&b| b == b':') else {
-                return false;
-            };
-            // Both halves are compared, whatever the first gives, so timing says nothing.
-            let user_ok = user.as_slice().ct_eq(&decoded[..colon]);
-            let pass_ok = pass.as_slice().ct_eq(&decoded[colon + 1..]);
-            return bool::from(user_ok & pass_ok);
-        }
-        false
+        let (Some((user, pass)), Some((given_user, given_pass))) =
+            (&self.basic, crate::web::users::basic_credentials(value))
+        else {
+            return false;
+        };
+        // Both halves are compared, whatever the first gives, so timing says nothing.
+        let user_ok = user.as_slice().ct_eq(given_user.as_bytes());
+        let pass_ok = pass.as_slice().ct_eq(given_pass.as_bytes());
+        bool::from(user_ok & pass_ok)
     }
 }
 

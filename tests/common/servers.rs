@@ -10,16 +10,6 @@ use serde_json::Value;
 
 use super::{free_port, get, KillOnDrop};
 
-/// Percent-encodes a query parameter.
-pub fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Polls `probe` until it returns `Some`; the deadline only guards against a hang, and the
 /// panic shows the last state.
 pub fn poll<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
@@ -119,7 +109,10 @@ impl Prometheus {
     /// An instant query's whole JSON answer (`status`, `data` or `error`).
     pub fn query(&self, q: &str) -> Value {
         let r = get(
-            &self.url(&format!("/api/v1/query?query={}", encode(q))),
+            &self.url(&format!(
+                "/api/v1/query?{}",
+                serde_urlencoded::to_string([("query", q)]).unwrap()
+            )),
             None,
         );
         serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{q}: {e}: {}", r.body))
