@@ -248,8 +248,10 @@ fn users_roles_the_webhook_token_and_failed_auth_limits() {
     let r = get("/metrics", prom());
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.headers_contain("retry-after", ""), "{r:?}");
-    // Open endpoints stay open to a blocked address.
+    // Open endpoints stay open to a blocked address; the webhook says "later" with a 503,
+    // which Alertmanager retries, even with the right token.
     assert_eq!(get("/health/live", None).status, 200);
+    assert_eq!(post(&format!("Bearer {TOKEN}")), 503);
 
     // No secret in the answers, the landing page, the audit log or the log.
     let events = get_with(&hale.url("/heal/events"), &[]).body;

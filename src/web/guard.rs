@@ -1,10 +1,11 @@
 //! The middleware every request passes before its handler: it refuses a client certificate
-//! outside `client_allowed_sans` (403), a client blocked for failing authentication too often
-//! (429), a webhook client over its rate (503 with `Retry-After`: Alertmanager retries a 5xx
-//! but drops a 4xx, 429 included), and, when the web config has users, a request
-//! without a user holding the endpoint's role (401 without valid credentials, 403 without the
-//! role). It then runs the handler within `--web.request-timeout` (408 past it), adds the web
-//! config's response headers, and counts a 401 as a failed authentication of the client.
+//! outside `client_allowed_sans` (403); a client blocked for failing authentication too often
+//! (429, or 503 on the webhook); a webhook client over its rate (503 with `Retry-After`:
+//! Alertmanager retries a 5xx but drops a 4xx, 429 included); and, when the web config has
+//! users, a request without a user holding the endpoint's role (401 without valid credentials,
+//! 403 without the role). It then runs the handler within `--web.request-timeout` (408 past
+//! it), adds the web config's response headers, and counts a 401 as a failed authentication
+//! of the client.
 //!
 //! Which role an endpoint needs: `/health`, `/health/live` and `/health/ready` are public (the
 //! details of `/health` need `metrics`, or `health.details_token_file`'s token); the webhook
@@ -84,8 +85,15 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
     };
     if asks_credentials {
         if let Some(wait) = ip.and_then(|ip| limiters.blocked(ip)) {
+            // On the webhook, 503: Alertmanager drops a 4xx, and a sender whose credentials
+            // were just fixed must not lose its notifications to the block.
+            let code = if need == Need::Webhook {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::TOO_MANY_REQUESTS
+            };
             return refuse(
-                StatusCode::TOO_MANY_REQUESTS,
+                code,
                 "too many failed authentications from this address",
                 Some(wait),
             );
