@@ -32,7 +32,7 @@ pub struct Cli {
     pub telemetry_path: String,
 
     /// Maximum number of parallel scrape requests; 0 disables the limit.
-    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40, value_parser = crate::de::count_flag(0, 100_000))]
     pub max_requests: usize,
 
     /// Web config file (Prometheus exporter-toolkit format: TLS, headers, basic-auth users),
@@ -41,22 +41,23 @@ pub struct Cli {
     pub web_config_file: Option<PathBuf>,
 
     /// Connections served at once; more wait in the kernel's backlog.
-    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 512)]
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 512, value_parser = crate::de::count_flag(1, 1_000_000))]
     pub max_connections: usize,
 
     /// Time a client has for the TLS handshake and for each request's headers.
-    #[arg(long = "web.read-header-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long = "web.read-header-timeout", value_name = "DURATION", default_value = "10s", value_parser = crate::de::parse_duration)]
     pub read_header_timeout: Duration,
 
     /// Time a request has to be read and answered.
-    #[arg(long = "web.request-timeout", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long = "web.request-timeout", value_name = "DURATION", default_value = "30s", value_parser = crate::de::parse_duration)]
     pub request_timeout: Duration,
 
-    /// Largest request line plus headers, in bytes (at least 8192); larger gets 431.
+    /// Largest request line plus headers, in bytes (8192 to 1048576); larger gets 431.
     #[arg(
         long = "web.max-header-bytes",
         value_name = "BYTES",
-        default_value_t = 16384
+        default_value_t = 16384,
+        value_parser = crate::de::count_flag(8192, 1 << 20)
     )]
     pub max_header_bytes: usize,
 
@@ -91,7 +92,7 @@ pub struct Cli {
 
     /// Time budget of a scrape's collectors; a collector still running then is reported failed
     /// and the scrape answers without it. Prometheus' own scrape timeout, when sent, lowers it.
-    #[arg(long = "scrape.collector-timeout", value_name = "DURATION", default_value = "4s", value_parser = parse_duration)]
+    #[arg(long = "scrape.collector-timeout", value_name = "DURATION", default_value = "4s", value_parser = crate::de::parse_duration)]
     pub collector_timeout: Duration,
 
     /// Regexp of mount points to exclude for the filesystem collector.
@@ -103,7 +104,7 @@ pub struct Cli {
     pub fs_types_exclude: String,
 
     /// How long a statfs may run before its mount is reported with device_error and skipped.
-    #[arg(long = "collector.filesystem.mount-timeout", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long = "collector.filesystem.mount-timeout", value_name = "DURATION", default_value = "5s", value_parser = crate::de::parse_duration)]
     pub mount_timeout: Duration,
 
     /// Regexp of diskstats devices to exclude (mutually exclusive with device-include).
@@ -378,21 +379,11 @@ impl Options {
                 }
             }
         }
-        if cli.max_connections == 0 {
-            return Err(OptionsError::Limit {
-                flag: "web.max-connections",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if cli.max_header_bytes < 8192 {
-            return Err(OptionsError::Limit {
-                flag: "web.max-header-bytes",
-                reason: format!("{} is below the minimum of 8192", cli.max_header_bytes),
-            });
-        }
         for (flag, d) in [
             ("web.read-header-timeout", cli.read_header_timeout),
             ("web.request-timeout", cli.request_timeout),
+            ("scrape.collector-timeout", cli.collector_timeout),
+            ("collector.filesystem.mount-timeout", cli.mount_timeout),
         ] {
             if d.is_zero() {
                 return Err(OptionsError::Limit {
@@ -433,51 +424,9 @@ pub fn is_loopback(address: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Parses a Prometheus-style duration: `500ms`, `4s`, `1m30s`, `2h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("invalid duration {s:?} (use e.g. 500ms, 4s, 1m30s)");
-    if s.is_empty() {
-        return Err(err());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-        if digits == 0 {
-            return Err(err());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            _ => return Err(err()),
-        };
-        total += unit;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("4s"), Ok(Duration::from_secs(4)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert!(parse_duration("4").is_err());
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("4x").is_err());
-        assert!(parse_duration("").is_err());
-    }
 
     #[test]
     fn collector_flags_follow_node_exporter() {

@@ -6,9 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use std::time::Duration;
-
-use regex::Regex;
 use serde::Deserialize;
 
 use crate::docker::DockerConfig;
@@ -48,28 +45,6 @@ pub struct Config {
     /// Roles for the web config's users, and per-client rate limits.
     #[serde(default)]
     pub web: crate::web::security::WebSection,
-}
-
-/// Deserializes a Prometheus-style duration string (`500ms`, `15s`, `1m30s`).
-pub fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    crate::cli::parse_duration(&s).map_err(serde::de::Error::custom)
-}
-
-/// Deserializes a duration that must be longer than zero (an interval or a timeout).
-pub fn positive_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let v = duration(d)?;
-    if v.is_zero() {
-        return Err(serde::de::Error::custom("must be longer than 0s"));
-    }
-    Ok(v)
-}
-
-/// Deserializes an optional regular expression, rejecting one that does not compile.
-pub fn opt_regex<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Regex>, D::Error> {
-    let s = Option::<String>::deserialize(d)?;
-    s.map(|s| Regex::new(&s).map_err(|e| serde::de::Error::custom(format!("bad regex: {e}"))))
-        .transpose()
 }
 
 impl Config {

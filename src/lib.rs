@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod collector;
 pub mod config;
+pub mod de;
 pub mod docker;
 pub mod exposition;
 pub mod heal;

@@ -83,24 +83,24 @@ pub struct DockerConfig {
     pub host: Option<String>,
     /// Full re-list of containers, which catches anything the events stream missed and proves
     /// the engine still answers.
-    #[serde(deserialize_with = "crate::config::positive_duration")]
+    #[serde(deserialize_with = "crate::de::positive_duration")]
     pub resync_interval: Duration,
     /// Timeout of one Docker API request.
-    #[serde(deserialize_with = "crate::config::positive_duration")]
+    #[serde(deserialize_with = "crate::de::positive_duration")]
     pub timeout: Duration,
     /// Where resource metrics come from.
     pub resources: ResourceSource,
     /// How often the stats API is polled when it is used.
-    #[serde(deserialize_with = "crate::config::positive_duration")]
+    #[serde(deserialize_with = "crate::de::positive_duration")]
     pub stats_interval: Duration,
     /// How many stats API requests run at once (at least 1).
-    #[serde(deserialize_with = "at_least_one")]
+    #[serde(deserialize_with = "crate::de::count::<_, _, 1, 256>")]
     pub stats_concurrency: usize,
     /// Only containers whose name matches (unanchored, like node_exporter's include flags).
-    #[serde(deserialize_with = "crate::config::opt_regex")]
+    #[serde(deserialize_with = "crate::de::opt_regex")]
     pub include_name: Option<Regex>,
     /// No container whose name matches.
-    #[serde(deserialize_with = "crate::config::opt_regex")]
+    #[serde(deserialize_with = "crate::de::opt_regex")]
     pub exclude_name: Option<Regex>,
     /// When set, only containers matching at least one selector.
     pub include_labels: Vec<LabelSelector>,
@@ -160,14 +160,6 @@ impl DockerConfig {
             .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
             .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
     }
-}
-
-fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    let v = usize::deserialize(d)?;
-    if v == 0 {
-        return Err(serde::de::Error::custom("must be at least 1"));
-    }
-    Ok(v)
 }
 
 /// Docker's container states, in the order `hale_container_state` lists them.

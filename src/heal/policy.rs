@@ -18,8 +18,9 @@ use crate::docker::ExitCause;
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
+    #[serde(deserialize_with = "crate::de::count::<_, _, 1, 1_000_000>")]
     pub attempts: u64,
-    #[serde(deserialize_with = "crate::config::positive_duration")]
+    #[serde(deserialize_with = "crate::de::positive_duration")]
     pub window: Duration,
 }
 
@@ -27,9 +28,9 @@ pub struct Budget {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Backoff {
-    #[serde(deserialize_with = "crate::config::positive_duration")]
+    #[serde(deserialize_with = "crate::de::positive_duration")]
     pub initial: Duration,
-    #[serde(deserialize_with = "crate::config::positive_duration")]
+    #[serde(deserialize_with = "crate::de::positive_duration")]
     pub max: Duration,
 }
 
@@ -47,7 +48,7 @@ impl Backoff {
 pub struct AuditConfig {
     pub path: std::path::PathBuf,
     /// Decisions and idempotency keys older than this are deleted (hourly).
-    #[serde(deserialize_with = "crate::config::positive_duration")]
+    #[serde(deserialize_with = "crate::de::positive_duration")]
     pub retention: Duration,
 }
 
@@ -69,7 +70,7 @@ pub struct AutohealConfig {
     /// The label a container carries to opt in.
     pub label: crate::docker::LabelSelector,
     /// How long a restart may take.
-    #[serde(deserialize_with = "crate::config::positive_duration")]
+    #[serde(deserialize_with = "crate::de::positive_duration")]
     pub timeout: Duration,
 }
 
@@ -93,32 +94,24 @@ pub struct HealConfig {
     /// Record every decision, act on none.
     pub dry_run: bool,
     /// No second execution of a rule on a target within this time.
-    #[serde(deserialize_with = "crate::config::duration")]
+    #[serde(deserialize_with = "crate::de::duration")]
     pub cooldown: Duration,
     pub budget: Budget,
     pub backoff: Backoff,
     /// Actions queued, running or waiting to retry, at most; a webhook that would overflow it
     /// gets 503 and nothing of it is recorded, so Alertmanager's retry is not a duplicate.
-    #[serde(deserialize_with = "at_least_one")]
+    #[serde(deserialize_with = "crate::de::count::<_, _, 1, 100_000>")]
     pub queue_size: usize,
     /// Actions running at once.
-    #[serde(deserialize_with = "at_least_one")]
+    #[serde(deserialize_with = "crate::de::count::<_, _, 1, 256>")]
     pub workers: usize,
     /// Largest webhook body accepted, in bytes.
-    #[serde(deserialize_with = "at_least_one")]
+    #[serde(deserialize_with = "crate::de::count::<_, _, 1, 268_435_456>")]
     pub max_body_bytes: usize,
     pub auth: super::auth::AuthConfig,
     pub audit: AuditConfig,
     pub autoheal: AutohealConfig,
     pub rules: Vec<Rule>,
-}
-
-fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    let v = usize::deserialize(d)?;
-    if v == 0 {
-        return Err(serde::de::Error::custom("must be at least 1"));
-    }
-    Ok(v)
 }
 
 impl Default for HealConfig {

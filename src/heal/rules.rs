@@ -79,7 +79,7 @@ struct RawRule {
     argv: Vec<String>,
     #[serde(
         default = "default_timeout",
-        deserialize_with = "crate::config::positive_duration"
+        deserialize_with = "crate::de::positive_duration"
     )]
     timeout: Duration,
     #[serde(default)]

@@ -50,11 +50,33 @@ impl Status {
 /// Warn and fail levels of a utilization, in percent, and whether it counts for the overall
 /// status.
 #[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawThreshold")]
 pub struct Threshold {
     pub warn: f64,
     pub fail: f64,
     pub critical: bool,
+}
+
+/// A threshold as written: percentages, checked to be in order.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThreshold {
+    #[serde(deserialize_with = "crate::de::percent")]
+    warn: f64,
+    #[serde(deserialize_with = "crate::de::percent")]
+    fail: f64,
+    critical: bool,
+}
+
+impl TryFrom<RawThreshold> for Threshold {
+    type Error = String;
+
+    fn try_from(r: RawThreshold) -> Result<Self, String> {
+        if r.warn > r.fail {
+            return Err(format!("warn ({}) is above fail ({})", r.warn, r.fail));
+        }
+        Ok(Threshold::new(r.warn, r.fail, r.critical))
+    }
 }
 
 impl Threshold {
@@ -79,13 +101,36 @@ impl Threshold {
 
 /// Docker's response time levels; an engine hale cannot reach fails.
 #[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawDockerThreshold")]
 pub struct DockerThreshold {
-    #[serde(deserialize_with = "crate::config::positive_duration")]
     pub warn: Duration,
-    #[serde(deserialize_with = "crate::config::positive_duration")]
     pub fail: Duration,
     pub critical: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDockerThreshold {
+    #[serde(deserialize_with = "crate::de::positive_duration")]
+    warn: Duration,
+    #[serde(deserialize_with = "crate::de::positive_duration")]
+    fail: Duration,
+    critical: bool,
+}
+
+impl TryFrom<RawDockerThreshold> for DockerThreshold {
+    type Error = String;
+
+    fn try_from(r: RawDockerThreshold) -> Result<Self, String> {
+        if r.warn > r.fail {
+            return Err(format!("warn ({:?}) is above fail ({:?})", r.warn, r.fail));
+        }
+        Ok(DockerThreshold {
+            warn: r.warn,
+            fail: r.fail,
+            critical: r.critical,
+        })
+    }
 }
 
 /// Whether container health checks count for the overall status.
@@ -99,9 +144,10 @@ pub struct ContainerThreshold {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthConfig {
-    #[serde(deserialize_with = "crate::config::positive_duration")]
+    #[serde(deserialize_with = "crate::de::positive_duration")]
     pub interval: Duration,
     /// Samples a new status must hold before it is reported (1: at once).
+    #[serde(deserialize_with = "crate::de::count::<_, _, 1, 1000>")]
     pub consecutive: u32,
     /// `serviceId`; default: the host name.
     pub service_id: Option<String>,
@@ -911,6 +957,12 @@ mod tests {
             "probes: [{name: x, udp: 'a:1'}]",
             "probes: [{name: x, command: {argv: [true]}}]",
             "bogus: 1",
+            "consecutive: 0",
+            "consecutive: 4294967296",
+            "cpu: {warn: 95, fail: 85, critical: false}",
+            "cpu: {warn: .nan, fail: 95, critical: false}",
+            "cpu: {warn: -1, fail: 95, critical: false}",
+            "docker: {warn: 5s, fail: 1s, critical: false}",
         ] {
             assert!(
                 serde_saphyr::from_str::<HealthConfig>(bad).is_err(),

@@ -18,12 +18,12 @@ pub struct ProbeConfig {
     pub kind: ProbeKind,
     #[serde(
         default = "default_timeout",
-        deserialize_with = "crate::config::positive_duration"
+        deserialize_with = "crate::de::positive_duration"
     )]
     pub timeout: Duration,
     #[serde(
         default = "default_interval",
-        deserialize_with = "crate::config::positive_duration"
+        deserialize_with = "crate::de::positive_duration"
     )]
     pub interval: Duration,
     /// A failing critical probe fails `/health`; a non-critical one can only warn.
@@ -63,7 +63,7 @@ pub struct HttpProbe {
     #[serde(default = "ok")]
     pub status: u16,
     /// When set, the body must match.
-    #[serde(default, deserialize_with = "crate::config::opt_regex")]
+    #[serde(default, deserialize_with = "crate::de::opt_regex")]
     pub body_regex: Option<Regex>,
     /// Verify the server's certificate (against the Mozilla roots). Default on.
     #[serde(default = "yes")]
