@@ -203,9 +203,22 @@ async fn webhook_answer(state: &Arc<AppState>, request: axum::extract::Request) 
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
             r
         }
-        Err(e @ Reject::Audit(_)) => {
-            tracing::error!(error = %e, "heal: the audit log failed; the webhook is refused");
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, e)
+        // The detail (a path, SQLite's words) is in the log; the client learns what to do.
+        Err(Reject::Audit(_)) => {
+            let mut r = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the audit log cannot be written, so nothing was recorded or done; retry later",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+            r
+        }
+        Err(e @ Reject::Internal(_)) => {
+            tracing::error!(error = %e, "heal: the webhook failed");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; nothing was done (see hale's log)",
+            )
         }
     }
 }
@@ -240,7 +253,13 @@ async fn heal_events(
             )
                 .into_response()
         }
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => {
+            tracing::error!(error = %e, "heal: reading the audit log failed");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the audit log could not be read (see hale's log)",
+            )
+        }
     }
 }
 
@@ -303,7 +322,10 @@ async fn health_ready(State(state): State<Arc<AppState>>) -> Response {
 async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
     let heal = match &state.healer {
         None => None,
-        Some(h) => Some(h.overview().await.map_err(|e| e.to_string())),
+        Some(h) => Some(h.overview().await.map_err(|e| {
+            tracing::warn!(error = %e, "heal: the landing page could not read the audit log");
+            "the audit log could not be read (see hale's log)".to_string()
+        })),
     };
     let report = state.health.report();
     Html(crate::landing::render(&crate::landing::Page {
@@ -331,13 +353,11 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     };
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
-    let budget = headers
-        .get("x-prometheus-scrape-timeout-seconds")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-        // Leave Prometheus half a second to receive the answer.
-        .map(|s| Duration::from_secs_f64((s - 0.5).max(0.1)));
+    let budget = scrape_budget(
+        headers
+            .get("x-prometheus-scrape-timeout-seconds")
+            .map(HeaderValue::as_bytes),
+    );
     let collected = state.scraper.scrape(budget).await;
     let body = exposition::encode(&collected, format);
     (
@@ -348,6 +368,24 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         body,
     )
         .into_response()
+}
+
+/// The time budget Prometheus asks for in `X-Prometheus-Scrape-Timeout-Seconds`, less half a
+/// second to receive the answer. Anything that is not a positive finite number of seconds
+/// (`NaN`, `inf`, `-1`, empty, garbage) is ignored, and a huge one is clamped, so the configured
+/// `--scrape.collector-timeout` stays in force: a header never aborts a scrape.
+pub fn scrape_budget(header: Option<&[u8]>) -> Option<Duration> {
+    let seconds = std::str::from_utf8(header?)
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()?;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return None;
+    }
+    // A day is far beyond any collector timeout; the scraper takes the smaller of the two.
+    let seconds = (seconds - 0.5).clamp(0.1, 86_400.0);
+    Duration::try_from_secs_f64(seconds).ok()
 }
 
 /// Binds one `--web.listen-address`. `:PORT` means every address, IPv6 and IPv4, as in Go.
@@ -381,4 +419,36 @@ pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()
             _ = int.recv() => {}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13.1: `X-Prometheus-Scrape-Timeout-Seconds: 1e20` aborted hale.
+    #[test]
+    fn scrape_timeout_header_never_panics() {
+        for bad in [
+            "NaN", "nan", "inf", "-inf", "-1", "0", "", " ", "1e309", "abc", "\u{0}",
+        ] {
+            assert_eq!(scrape_budget(Some(bad.as_bytes())), None, "{bad:?}");
+        }
+        assert_eq!(scrape_budget(Some(&[0xff, 0xfe])), None);
+        assert_eq!(scrape_budget(None), None);
+        for huge in ["1e20", "1.8e19", "18446744073709551616", "1e300"] {
+            assert_eq!(
+                scrape_budget(Some(huge.as_bytes())),
+                Some(Duration::from_secs(86_400)),
+                "{huge:?}"
+            );
+        }
+        assert_eq!(
+            scrape_budget(Some(b"10")),
+            Some(Duration::from_millis(9_500))
+        );
+        assert_eq!(
+            scrape_budget(Some(b"0.2")),
+            Some(Duration::from_millis(100))
+        );
+    }
 }

@@ -40,9 +40,12 @@ pub enum Reject {
     /// A container rule matched but Docker cannot be asked: 503, retry later.
     #[error("Docker is not reachable, so container actions cannot be judged: {0}")]
     DockerDown(String),
-    /// The audit log failed: 500; nothing was acted on.
+    /// The audit log cannot be written: 503, retry later; nothing was recorded or acted on.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// A bug in hale (a task that panicked): 500; nothing was acted on.
+    #[error("hale bug: {0}")]
+    Internal(String),
 }
 
 /// A failure to start healing, reported at startup.
@@ -81,6 +84,8 @@ struct Counters {
     webhook: BTreeMap<u16, u64>,
     durations: BTreeMap<&'static str, crate::metric::Histogram>,
     last_success: BTreeMap<String, f64>,
+    /// Audit-log writes that failed: each a refused webhook or an action that was not run.
+    audit_errors: u64,
 }
 
 /// Buckets of `hale_heal_action_duration_seconds`: restarts take seconds, commands up to their
@@ -89,6 +94,10 @@ pub const DURATION_BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30
 
 /// The status codes `POST /webhook/alertmanager` answers with once healing is configured.
 pub const WEBHOOK_CODES: [u16; 7] = [202, 400, 401, 413, 422, 500, 503];
+
+/// How often a container is inspected after an action ran past its timeout, to learn whether
+/// it took effect.
+const EFFECT_POLL: Duration = Duration::from_millis(500);
 
 /// The healer.
 pub struct Healer {
@@ -129,6 +138,7 @@ impl World for Live<'_> {
         match s.known.get(name) {
             None => Lookup::Missing,
             Some(k) => Lookup::Found(TargetView {
+                id: k.docker_id.clone(),
                 labels: k.labels.clone(),
                 running: matches!(k.state, State::Running | State::Paused | State::Restarting),
                 exit: s.exits.get(&k.docker_id).copied(),
@@ -239,8 +249,27 @@ impl Healer {
         self.submit(n, Source::Webhook).await
     }
 
+    /// Decides a notification and queues its executions. The work runs in a task of its own,
+    /// so a caller that goes away (a client that hangs up, a request timeout) cannot split
+    /// recording a decision from queueing its action: both happen, or neither.
     async fn submit(
         self: &Arc<Self>,
+        n: Notification,
+        source: Source,
+    ) -> Result<Vec<Planned>, Reject> {
+        let me = Arc::clone(self);
+        let result = tokio::spawn(async move { me.decide_and_enqueue(n, source).await })
+            .await
+            .unwrap_or_else(|e| Err(Reject::Internal(format!("the decision task failed: {e}"))));
+        if let Err(Reject::Audit(e)) = &result {
+            lock(&self.counters).audit_errors += 1;
+            tracing::error!(error = %e, "heal: the audit log cannot be written; the notification is refused and nothing is done");
+        }
+        result
+    }
+
+    async fn decide_and_enqueue(
+        self: Arc<Self>,
         n: Notification,
         source: Source,
     ) -> Result<Vec<Planned>, Reject> {
@@ -259,15 +288,14 @@ impl Healer {
                 None => return Err(Reject::DockerDown("the Docker watcher is off".into())),
             }
         }
-        let me = Arc::clone(self);
+        let me = Arc::clone(&self);
         let n = Arc::new(n);
         let decided = Arc::clone(&n);
-        let (plans, slots) = tokio::task::spawn_blocking(move || {
+        let (plans, mut slots) = tokio::task::spawn_blocking(move || {
             me.decide_and_record(&decided, source, snapshot.as_deref())
         })
         .await
-        .map_err(|e| Reject::DockerDown(format!("hale bug: decision task failed: {e}")))??;
-        let mut slots = slots;
+        .map_err(|e| Reject::Internal(format!("the decision task failed: {e}")))??;
         for p in plans.iter().filter(|p| p.outcome == Outcome::Executed) {
             let Some(slot) = slots.pop() else { break };
             let Some(rule) = rules.iter().find(|r| r.name == p.rule).cloned() else {
@@ -281,12 +309,20 @@ impl Healer {
                 rule,
                 alert: n.alerts[p.alert].clone(),
                 target: p.target.clone(),
+                container_id: p.container_id.clone(),
                 cancel,
                 _slot: slot,
             };
-            tokio::spawn(Arc::clone(self).run(job));
+            tokio::spawn(Arc::clone(&self).run(job));
         }
         Ok(plans)
+    }
+
+    /// The most actions one rule may hold in the queue: an equal share, so a rule flooded with
+    /// alerts cannot starve the others (a single rule has the whole queue).
+    fn share(&self) -> usize {
+        let rules = self.config.rules.len() + usize::from(self.config.autoheal.enabled);
+        (self.config.queue_size / rules.max(1)).max(1)
     }
 
     fn rules(&self, source: Source) -> &[Rule] {
@@ -333,6 +369,17 @@ impl Healer {
                 .iter()
                 .filter(|p| p.outcome == Outcome::Executed)
                 .count();
+            let share = self.share();
+            for rule in self.rules(source) {
+                let queued = pending.keys().filter(|(r, _)| *r == rule.name).count();
+                let new = plans
+                    .iter()
+                    .filter(|p| p.outcome == Outcome::Executed && p.rule == rule.name)
+                    .count();
+                if new > 0 && queued + new > share {
+                    return Err(Reject::QueueFull(self.config.queue_size));
+                }
+            }
             let mut slots = Vec::with_capacity(executions);
             for _ in 0..executions {
                 match Arc::clone(&self.slots).try_acquire_owned() {
@@ -377,9 +424,15 @@ impl Healer {
         }
     }
 
-    /// Records a decision from a job, off the async threads. A failure is logged: the action's
-    /// result is lost from the log, which an operator must know.
-    async fn record(&self, job: &Job, outcome: Outcome, duration: Option<f64>, detail: String) {
+    /// Records a decision from a job, off the async threads, and says whether it is on disk. A
+    /// failure is logged and counted (`hale_heal_audit_errors_total`): an operator must know.
+    async fn record(
+        &self,
+        job: &Job,
+        outcome: Outcome,
+        duration: Option<f64>,
+        detail: String,
+    ) -> bool {
         let decision = Decision {
             time: now(),
             rule: job.rule.name.clone(),
@@ -408,11 +461,15 @@ impl Healer {
             result = outcome.as_str(), detail = %decision.detail, "heal");
         let audit = Arc::clone(&self.audit);
         let written = tokio::task::spawn_blocking(move || audit.record(&decision)).await;
-        match written {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "heal: a decision could not be recorded"),
-            Err(e) => tracing::error!(error = %e, "heal: a decision could not be recorded"),
-        }
+        let error = match written {
+            Ok(Ok(_)) => return true,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("hale bug: the audit task failed: {e}"),
+        };
+        lock(&self.counters).audit_errors += 1;
+        tracing::error!(error, rule = %job.rule.name, target = %job.target,
+            result = outcome.as_str(), "heal: a decision could not be recorded");
+        false
     }
 
     /// One queued action, through its retries.
@@ -452,6 +509,12 @@ impl Healer {
                 }
                 Acted::Refused(reason) => {
                     self.record(&job, Outcome::Denied, Some(elapsed), reason)
+                        .await;
+                    break;
+                }
+                Acted::Hopeless(reason) => {
+                    let detail = format!("{reason} (not retried: no retry can succeed)");
+                    self.record(&job, Outcome::Failed, Some(elapsed), detail)
                         .await;
                     break;
                 }
@@ -499,13 +562,21 @@ impl Healer {
                 .await;
                 break;
             }
-            self.record(
-                &job,
-                Outcome::Executed,
-                None,
-                format!("retry {failures} after a {delay:?} backoff"),
-            )
-            .await;
+            // Fail closed: no attempt runs unless its `executed` row is on disk, so the budget
+            // holds even when the log cannot be written (a full disk).
+            let recorded = self
+                .record(
+                    &job,
+                    Outcome::Executed,
+                    None,
+                    format!("retry {failures} after a {delay:?} backoff"),
+                )
+                .await;
+            if !recorded {
+                tracing::error!(rule = %job.rule.name, target = %job.target,
+                    "heal: the retry is not run: its decision could not be recorded");
+                break;
+            }
         }
         lock(&self.pending).remove(&(job.rule.name.clone(), job.target.clone()));
     }
@@ -521,7 +592,11 @@ impl Healer {
     async fn act(&self, job: &Job) -> Acted {
         let rule = &job.rule;
         if rule.action == ActionKind::Exec {
-            let env = super::exec::environment(&rule.name, &job.target, &job.alert);
+            let env = match super::exec::environment(&rule.name, &job.target, &job.alert) {
+                Ok(env) => env,
+                // It would fail the same way on every retry: failed once, with the reason.
+                Err(reason) => return Acted::Hopeless(reason),
+            };
             return match super::exec::run(&rule.argv, &env, rule.timeout).await {
                 Ok(out) => Acted::Done(out),
                 Err(e) => Acted::Failed(e),
@@ -530,31 +605,88 @@ impl Healer {
         let Some(docker) = &self.docker else {
             return Acted::Failed("no Docker client".into());
         };
-        match tokio::time::timeout(rule.timeout, self.container_action(docker, job)).await {
-            Ok(acted) => acted,
-            Err(_) => Acted::Failed(format!("no answer from Docker within {:?}", rule.timeout)),
-        }
+        self.container_action(docker, job).await
     }
 
+    /// One container action on the container that passed the allow-list, by its ID. Before
+    /// every attempt the container is inspected and the allow-list checked again on what
+    /// Docker reports now (its name and labels): a container removed and replaced under the
+    /// same name, or relabelled, is not touched.
     async fn container_action(&self, docker: &bollard::Docker, job: &Job) -> Acted {
         use bollard::query_parameters::{KillContainerOptions, RestartContainerOptions};
         let name = job.target.as_str();
-        let inspect = match docker.inspect_container(name, None).await {
-            Ok(i) => i,
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Acted::Failed(format!("no such container {name}")),
-            Err(e) => return Acted::Failed(format!("inspecting {name}: {e}")),
+        let Some(id) = job.container_id.as_deref() else {
+            return Acted::Refused("hale bug: a container action without a container ID".into());
         };
+        let timeout = job.rule.timeout;
+        let inspect = match tokio::time::timeout(timeout, docker.inspect_container(id, None)).await
+        {
+            Err(_) => return Acted::Failed(format!("no answer from Docker within {timeout:?}")),
+            Ok(Ok(i)) => i,
+            Ok(Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            })) => {
+                return Acted::Refused(format!(
+                    "the container {name} ({}) that was judged is gone; hale does not act on \
+                     another container by that name",
+                    short(id)
+                ))
+            }
+            Ok(Err(e)) => return Acted::Failed(format!("inspecting {name}: {e}")),
+        };
+        let current = inspect
+            .name
+            .as_deref()
+            .unwrap_or("")
+            .trim_start_matches('/');
+        let labels = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        if let Err(reason) = job.rule.admits(current, &labels) {
+            return Acted::Refused(format!(
+                "the allow-list no longer admits the container {} ({current}): {reason}",
+                short(id)
+            ));
+        }
+        let stop_timeout = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.stop_timeout)
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(10);
         let state = inspect.state.unwrap_or_default();
         let running = state.running.unwrap_or(false);
-        let id = inspect.id.unwrap_or_default();
+        let started_before = state.started_at.clone();
         let died_on_its_own = self
             .watcher
             .as_ref()
-            .and_then(|w| w.snapshot().exits.get(&id).copied())
+            .and_then(|w| w.snapshot().exits.get(id).copied())
             == Some(ExitCause::OnItsOwn);
-        let result = match job.rule.action {
+        let action = async {
+            match job.rule.action {
+                ActionKind::Start => docker.start_container(id, None).await,
+                ActionKind::Restart => {
+                    docker
+                        .restart_container(id, None::<RestartContainerOptions>)
+                        .await
+                }
+                ActionKind::Stop => docker.stop_container(id, None).await,
+                ActionKind::Kill => {
+                    docker
+                        .kill_container(
+                            id,
+                            Some(KillContainerOptions {
+                                signal: job.rule.signal.clone(),
+                            }),
+                        )
+                        .await
+                }
+                ActionKind::Exec => Ok(()),
+            }
+        };
+        match job.rule.action {
             ActionKind::Start | ActionKind::Restart if !running && !died_on_its_own => {
                 return Acted::Refused(STOPPED_BY_REQUEST.into())
             }
@@ -562,30 +694,70 @@ impl Healer {
             ActionKind::Stop | ActionKind::Kill if !running => {
                 return Acted::Done("not running; nothing to do".into())
             }
-            ActionKind::Start => docker.start_container(name, None).await,
-            ActionKind::Restart => {
-                docker
-                    .restart_container(name, None::<RestartContainerOptions>)
-                    .await
-            }
-            ActionKind::Stop => docker.stop_container(name, None).await,
-            ActionKind::Kill => {
-                docker
-                    .kill_container(
-                        name,
-                        Some(KillContainerOptions {
-                            signal: job.rule.signal.clone(),
-                        }),
-                    )
-                    .await
-            }
             ActionKind::Exec => {
                 return Acted::Failed("hale bug: exec is not a container action".into())
             }
-        };
-        match result {
-            Ok(()) => Acted::Done(String::new()),
-            Err(e) => Acted::Failed(format!("{} {name}: {e}", job.rule.action.as_str())),
+            _ => {}
+        }
+        match tokio::time::timeout(timeout, action).await {
+            Ok(Ok(())) => Acted::Done(String::new()),
+            Ok(Err(e)) => Acted::Failed(format!("{} {name}: {e}", job.rule.action.as_str())),
+            // Docker carries on with an action whose client stopped waiting, so a timeout says
+            // nothing about the effect: look before anything retries (a slow restart must not
+            // be restarted twice). The window covers the container's own stop timeout.
+            Err(_) => {
+                let window = timeout + Duration::from_secs(stop_timeout);
+                match self
+                    .effect(
+                        docker,
+                        id,
+                        job.rule.action,
+                        started_before.as_deref(),
+                        window,
+                    )
+                    .await
+                {
+                    true => Acted::Done(format!("took effect after the {timeout:?} timeout")),
+                    false => Acted::Failed(format!(
+                        "no answer from Docker within {timeout:?}, and no effect seen within \
+                         {window:?} more"
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Whether `action` has visibly taken effect on the container, polling until `window` ends:
+    /// a restart or start shows as running with a new start time, a stop or kill as not running.
+    async fn effect(
+        &self,
+        docker: &bollard::Docker,
+        id: &str,
+        action: ActionKind,
+        started_before: Option<&str>,
+        window: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + window;
+        loop {
+            let inspected =
+                tokio::time::timeout(EFFECT_POLL * 4, docker.inspect_container(id, None)).await;
+            if let Ok(Ok(i)) = inspected {
+                let state = i.state.unwrap_or_default();
+                let running = state.running.unwrap_or(false);
+                let restarted = state.started_at.as_deref() != started_before;
+                let done = match action {
+                    ActionKind::Restart | ActionKind::Start => running && restarted,
+                    ActionKind::Stop | ActionKind::Kill => !running,
+                    ActionKind::Exec => false,
+                };
+                if done {
+                    return true;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(EFFECT_POLL).await;
         }
     }
 
@@ -783,7 +955,21 @@ impl Healer {
         for (code, n) in &c.webhook {
             webhook.push([("code", code.to_string())], *n);
         }
-        out.extend([decisions, durations, queue, last, gave_up, webhook]);
+        let audit_errors = MetricFamily::counter(
+            "hale_heal_audit_errors",
+            None,
+            "Audit-log writes that failed since hale started; while they fail, webhooks get 503 and no action runs.",
+        )
+        .with([], c.audit_errors);
+        out.extend([
+            decisions,
+            durations,
+            queue,
+            last,
+            gave_up,
+            webhook,
+            audit_errors,
+        ]);
         Ok(())
     }
 }
@@ -794,6 +980,11 @@ fn lock_observe(counters: &Mutex<Counters>, action: &'static str, seconds: f64) 
         .entry(action)
         .or_insert_with(|| crate::metric::Histogram::new(&DURATION_BUCKETS))
         .observe(seconds);
+}
+
+/// A container ID as `docker ps` shows it.
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }
 
 fn autoheal_alert(k: &crate::docker::Known, since: &str, status: AlertStatus) -> Alert {
@@ -816,6 +1007,8 @@ struct Job {
     rule: Rule,
     alert: Alert,
     target: String,
+    /// The container that passed the allow-list (container actions).
+    container_id: Option<String>,
     cancel: Arc<Notify>,
     _slot: OwnedSemaphorePermit,
 }
@@ -824,5 +1017,7 @@ struct Job {
 enum Acted {
     Done(String),
     Failed(String),
+    /// Failed in a way no retry can change (an environment no program can be given).
+    Hopeless(String),
     Refused(String),
 }

@@ -32,18 +32,38 @@ fn env_name(prefix: &str, key: &str) -> String {
     out
 }
 
-/// The environment an exec action sees for `alert`.
-pub fn environment(rule: &str, target: &str, alert: &Alert) -> BTreeMap<String, String> {
+/// The largest single `NAME=value` string Linux passes to a program (`MAX_ARG_STRLEN`).
+const MAX_VARIABLE_BYTES: usize = 128 * 1024;
+
+/// The most environment hale hands a command in all: a quarter of the usual 8 MiB stack that
+/// bounds `execve(2)`'s arguments and environment, less room for argv.
+const MAX_ENVIRONMENT_BYTES: usize = 1024 * 1024;
+
+/// The environment an exec action sees for `alert`, or why no command could ever be run with
+/// it (a NUL byte, a value beyond the kernel's limits): such an action is refused once, not
+/// retried.
+///
+/// Labels and annotations whose names map to the same variable (`a.b` and `A_B` are both
+/// `HALE_LABEL_A_B`) are resolved deterministically: the name that sorts first (by byte; so
+/// upper case before lower case) wins, and the others are left out.
+pub fn environment(
+    rule: &str,
+    target: &str,
+    alert: &Alert,
+) -> Result<BTreeMap<String, String>, String> {
     let mut env = BTreeMap::new();
     env.insert(
         "PATH".to_string(),
         std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string()),
     );
-    for (k, v) in &alert.labels {
-        env.insert(env_name("HALE_LABEL_", k), v.clone());
-    }
-    for (k, v) in &alert.annotations {
-        env.insert(env_name("HALE_ANNOTATION_", k), v.clone());
+    // BTreeMaps iterate in byte order, so the first name to claim a variable keeps it.
+    for (prefix, map) in [
+        ("HALE_LABEL_", &alert.labels),
+        ("HALE_ANNOTATION_", &alert.annotations),
+    ] {
+        for (k, v) in map {
+            env.entry(env_name(prefix, k)).or_insert_with(|| v.clone());
+        }
     }
     let status = match alert.status {
         super::payload::AlertStatus::Firing => "firing",
@@ -59,7 +79,27 @@ pub fn environment(rule: &str, target: &str, alert: &Alert) -> BTreeMap<String, 
     ] {
         env.insert(k.to_string(), v.to_string());
     }
-    env
+    let mut total = 0;
+    for (k, v) in &env {
+        if v.contains('\0') {
+            return Err(format!(
+                "{k} would hold a NUL byte, which no environment variable can carry"
+            ));
+        }
+        let size = k.len() + 1 + v.len() + 1;
+        if size > MAX_VARIABLE_BYTES {
+            return Err(format!(
+                "{k} would be {size} bytes, over Linux's limit of {MAX_VARIABLE_BYTES} for one variable"
+            ));
+        }
+        total += size;
+    }
+    if total > MAX_ENVIRONMENT_BYTES {
+        return Err(format!(
+            "the environment would be {total} bytes, over hale's limit of {MAX_ENVIRONMENT_BYTES}"
+        ));
+    }
+    Ok(env)
 }
 
 /// Reads a pipe to its end, keeping the first [`OUTPUT_LIMIT`] bytes.
@@ -201,7 +241,7 @@ mod tests {
 
     #[tokio::test]
     async fn labels_arrive_only_as_environment_never_as_code() {
-        let env = environment("flush", "disk", &alert());
+        let env = environment("flush", "disk", &alert()).unwrap();
         assert_eq!(env["HALE_LABEL_MOUNT_POINT"], "/; rm -rf /");
         assert_eq!(env["HALE_ANNOTATION_SUMMARY"], "$(reboot)");
         assert!(
@@ -218,9 +258,49 @@ mod tests {
         assert_eq!(out, "stdout: /; rm -rf /|$(reboot)|DiskFull");
     }
 
+    /// Issue 13.12: colliding names dropped one silently; a NUL or a 200 KB value failed at
+    /// every retry.
+    #[test]
+    fn colliding_names_resolve_by_byte_order_and_impossible_values_are_refused() {
+        let mut a = alert();
+        a.labels
+            .insert("weird-key.with/chars".into(), "lower".into());
+        a.labels
+            .insert("wEIRD_KEY_WITH_CHARS".into(), "mixed".into());
+        a.labels
+            .insert("WEIRD_KEY_WITH_CHARS".into(), "upper".into());
+        let env = environment("r", "t", &a).unwrap();
+        assert_eq!(env["HALE_LABEL_WEIRD_KEY_WITH_CHARS"], "upper");
+        a.labels.remove("WEIRD_KEY_WITH_CHARS");
+        let env = environment("r", "t", &a).unwrap();
+        assert_eq!(env["HALE_LABEL_WEIRD_KEY_WITH_CHARS"], "mixed");
+
+        let mut nul = alert();
+        nul.labels.insert("x".into(), "a\0b".into());
+        let err = environment("r", "t", &nul).unwrap_err();
+        assert!(err.contains("HALE_LABEL_X would hold a NUL byte"), "{err}");
+
+        let mut big = alert();
+        big.annotations
+            .insert("description".into(), "x".repeat(200 * 1024));
+        let err = environment("r", "t", &big).unwrap_err();
+        assert!(
+            err.contains("HALE_ANNOTATION_DESCRIPTION would be"),
+            "{err}"
+        );
+
+        let mut many = alert();
+        for i in 0..20 {
+            many.annotations
+                .insert(format!("a{i}"), "x".repeat(100 * 1024));
+        }
+        let err = environment("r", "t", &many).unwrap_err();
+        assert!(err.contains("the environment would be"), "{err}");
+    }
+
     #[tokio::test]
     async fn failures_timeouts_and_floods_are_reported_not_hung() {
-        let env = environment("r", "t", &alert());
+        let env = environment("r", "t", &alert()).unwrap();
         let err = run(&sh("echo oops >&2; exit 3"), &env, Duration::from_secs(10))
             .await
             .unwrap_err();

@@ -226,6 +226,9 @@ pub struct Planned {
     pub detail: String,
     /// Index of the alert in the notification.
     pub alert: usize,
+    /// For a container action: the ID of the container that passed the allow-list, which is
+    /// the one acted on (none in a simulation, which does not ask Docker).
+    pub container_id: Option<String>,
 }
 
 impl Planned {
@@ -290,13 +293,22 @@ impl HealConfig {
             outcome,
             detail,
             alert: 0,
+            container_id: None,
         };
         let target = match rule.judge(alert, |name| world.container(name)) {
             Verdict::NoMatch => return Ok(None),
             Verdict::Denied { target, reason } => {
                 return Ok(Some(plan(target, Outcome::Denied, reason)))
             }
-            Verdict::Act { target } => target,
+            Verdict::Act {
+                target,
+                container_id,
+            } => (target, container_id),
+        };
+        let (target, container_id) = target;
+        let plan = |target: String, outcome: Outcome, detail: String| Planned {
+            container_id: container_id.clone(),
+            ..plan(target, outcome, detail)
         };
         if matches!(rule.action, ActionKind::Start | ActionKind::Restart) {
             if let Lookup::Found(v) = world.container(&target) {
@@ -398,7 +410,7 @@ rules:
     fn outcome(cfg: &HealConfig, n: &Notification, now: f64, audit: &Audit) -> Outcome {
         let plans = audit
             .transaction(|tx| {
-                let plans = cfg.decide(&cfg.rules, n, now, tx, &NoContainers)?;
+                let plans = cfg.decide(&cfg.rules, n, now, tx, &RunningContainers)?;
                 for p in &plans {
                     tx.record(&p.decision(now))?;
                 }
@@ -409,11 +421,15 @@ rules:
         plans[0].outcome
     }
 
-    /// Docker knows no container (only allow.names rules are used here).
-    struct NoContainers;
-    impl World for NoContainers {
-        fn container(&self, _: &str) -> Lookup {
-            Lookup::Missing
+    /// Every container exists and runs (only allow.names rules are used here).
+    struct RunningContainers;
+    impl World for RunningContainers {
+        fn container(&self, name: &str) -> Lookup {
+            Lookup::Found(crate::heal::rules::TargetView {
+                id: format!("id-{name}"),
+                running: true,
+                ..Default::default()
+            })
         }
         fn pending(&self, _: &str, _: &str) -> bool {
             false

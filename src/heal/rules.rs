@@ -197,6 +197,9 @@ impl TryFrom<RawRule> for Rule {
 /// A container as the policy sees it when judging.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TargetView {
+    /// Docker's container ID: what an action touches, so a container that replaces this one
+    /// under the same name is never acted on by a decision made about this one.
+    pub id: String,
     pub labels: std::collections::HashMap<String, String>,
     pub running: bool,
     pub exit: Option<crate::docker::ExitCause>,
@@ -217,8 +220,12 @@ pub enum Lookup {
 pub enum Verdict {
     /// The rule does not apply (labels do not match, or not for this status).
     NoMatch,
-    /// The rule applies and may act on this target.
-    Act { target: String },
+    /// The rule applies and may act on this target: for a container action, the container with
+    /// this ID (`None` only when Docker was not asked, as in `hale heal simulate`).
+    Act {
+        target: String,
+        container_id: Option<String>,
+    },
     /// The rule applies but the target is refused.
     Denied { target: String, reason: String },
 }
@@ -259,7 +266,10 @@ impl Rule {
             } else {
                 target
             };
-            return Verdict::Act { target };
+            return Verdict::Act {
+                target,
+                container_id: None,
+            };
         }
         let deny = |reason: String| Verdict::Denied {
             target: target.clone(),
@@ -268,22 +278,58 @@ impl Rule {
         if target.is_empty() {
             return deny(format!("the alert has no {:?} label", self.target_label));
         }
-        if !valid_container_name(&target) {
-            return deny(format!("{target:?} is not a container name"));
+        if let Err(reason) = self.admits_name(&target) {
+            return deny(reason);
         }
-        if !self.allow_names.is_empty() && !self.allow_names.iter().any(|p| p.matches(&target)) {
-            return deny("the container name is not in allow.names".into());
+        // A target Docker does not have is denied here, so it never takes a queue slot.
+        match lookup(&target) {
+            Lookup::Missing => deny("no such container".into()),
+            Lookup::Found(v) => match self.admits_labels(&v.labels) {
+                Err(reason) => deny(reason),
+                Ok(()) => Verdict::Act {
+                    target,
+                    container_id: Some(v.id),
+                },
+            },
+            Lookup::Unknown => Verdict::Act {
+                target,
+                container_id: None,
+            },
         }
-        if let Some(selector) = &self.allow_label {
-            match lookup(&target) {
-                Lookup::Missing => return deny("no such container".into()),
-                Lookup::Found(v) if !selector.matches(&v.labels) => {
-                    return deny(format!("the container lacks the label {}", selector.key))
-                }
-                Lookup::Found(_) | Lookup::Unknown => {}
+    }
+
+    /// Whether the allow-list admits a container by this name (the name check alone).
+    fn admits_name(&self, name: &str) -> Result<(), String> {
+        if !valid_container_name(name) {
+            return Err(format!("{name:?} is not a container name"));
+        }
+        if !self.allow_names.is_empty() && !self.allow_names.iter().any(|p| p.matches(name)) {
+            return Err("the container name is not in allow.names".into());
+        }
+        Ok(())
+    }
+
+    fn admits_labels(
+        &self,
+        labels: &std::collections::HashMap<String, String>,
+    ) -> Result<(), String> {
+        match &self.allow_label {
+            Some(selector) if !selector.matches(labels) => {
+                Err(format!("the container lacks the label {}", selector.key))
             }
+            _ => Ok(()),
         }
-        Verdict::Act { target }
+    }
+
+    /// Whether the allow-list admits this container, by its name and its labels as Docker
+    /// reports them now: checked when an alert is judged and again before every attempt.
+    pub fn admits(
+        &self,
+        name: &str,
+        labels: &std::collections::HashMap<String, String>,
+    ) -> Result<(), String> {
+        self.admits_name(name)?;
+        self.admits_labels(labels)
     }
 
     /// The built-in rule of autoheal: restart a container carrying `label` when hale's own
@@ -340,7 +386,12 @@ allow: {names: ['web-*', 'api-?']}
     #[test]
     fn matches_like_alertmanager_and_resolves_the_target_through_the_allow_list() {
         let r = rule(RESTART).unwrap();
-        let no_labels = |_: &str| Lookup::Missing;
+        let no_labels = |name: &str| {
+            Lookup::Found(TargetView {
+                id: format!("id-of-{name}"),
+                ..TargetView::default()
+            })
+        };
         let firing = |name: &str, sev: &str| {
             alert(
                 AlertStatus::Firing,
@@ -354,15 +405,22 @@ allow: {names: ['web-*', 'api-?']}
         assert_eq!(
             r.judge(&firing("web-1", "critical"), no_labels),
             Verdict::Act {
-                target: "web-1".into()
+                target: "web-1".into(),
+                container_id: Some("id-of-web-1".into()),
             }
         );
         assert_eq!(
             r.judge(&firing("api-2", "warning"), no_labels),
             Verdict::Act {
-                target: "api-2".into()
+                target: "api-2".into(),
+                container_id: Some("id-of-api-2".into()),
             }
         );
+        // Issue 13.8: a name in the allow-list that Docker does not have is denied as such.
+        match r.judge(&firing("web-ghost", "critical"), |_: &str| Lookup::Missing) {
+            Verdict::Denied { reason, .. } => assert_eq!(reason, "no such container"),
+            other => panic!("{other:?}"),
+        }
         // Regexes are anchored: "critical-ish" does not match critical|warning.
         assert_eq!(
             r.judge(&firing("web-1", "critical-ish"), no_labels),
@@ -396,6 +454,7 @@ allow: {names: ['web-*', 'api-?']}
         let a = alert(AlertStatus::Firing, &[("alertname", "X"), ("name", "svc")]);
         let labelled = |_: &str| {
             Lookup::Found(TargetView {
+                id: "abc".into(),
                 labels: HashMap::from([("hale.heal".to_string(), "true".to_string())]),
                 ..TargetView::default()
             })
@@ -404,7 +463,8 @@ allow: {names: ['web-*', 'api-?']}
         assert_eq!(
             r.judge(&a, labelled),
             Verdict::Act {
-                target: "svc".into()
+                target: "svc".into(),
+                container_id: Some("abc".into()),
             }
         );
         assert!(matches!(r.judge(&a, unlabelled), Verdict::Denied { .. }));
@@ -466,7 +526,8 @@ allow: {names: ['web-*', 'api-?']}
         assert_eq!(
             r.judge(&a, |_: &str| Lookup::Missing),
             Verdict::Act {
-                target: "flush".into()
+                target: "flush".into(),
+                container_id: None,
             }
         );
     }
