@@ -23,9 +23,9 @@ pub enum AlertStatus {
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
     pub status: AlertStatus,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_map")]
     pub labels: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_map")]
     pub annotations: BTreeMap<String, String>,
     /// RFC 3339, as Alertmanager writes it; part of the idempotency key.
     pub starts_at: String,
@@ -63,11 +63,11 @@ pub struct Notification {
     pub receiver: String,
     pub status: AlertStatus,
     pub alerts: Vec<Alert>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_map")]
     pub group_labels: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_map")]
     pub common_labels: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_map")]
     pub common_annotations: BTreeMap<String, String>,
     #[serde(default, rename = "externalURL")]
     pub external_url: String,
@@ -75,6 +75,37 @@ pub struct Notification {
     pub group_key: String,
     #[serde(default)]
     pub truncated_alerts: u64,
+}
+
+/// A JSON object of strings in which no key appears twice. JSON parsers disagree on which of two
+/// equal keys wins, so for a daemon that acts on labels an ambiguous label set is refused (422)
+/// rather than read one way here and another way by whoever wrote it.
+fn unique_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of string values")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, String>()? {
+                if out.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format!(
+                        "the key {k:?} appears twice; hale refuses an ambiguous label set"
+                    )));
+                }
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Unique)
 }
 
 /// Why a body is not a notification hale accepts.
@@ -126,6 +157,30 @@ impl Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13.14: with a label key twice, the last one won silently.
+    #[test]
+    fn duplicate_label_keys_are_refused() {
+        for field in ["labels", "annotations"] {
+            let body = format!(
+                r#"{{"version":"4","status":"firing","alerts":[{{"status":"firing",
+                "{field}":{{"alertname":"A","name":"web-1","name":"db-1"}},
+                "startsAt":"2026-11-23T04:00:00Z","fingerprint":"f"}}]}}"#
+            );
+            match Notification::decode(body.as_bytes()) {
+                Err(DecodeError::Invalid(m)) => {
+                    assert!(m.contains("\"name\" appears twice"), "{m}")
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        let body = r#"{"version":"4","status":"firing","alerts":[],
+            "commonLabels":{"a":"1","a":"2"}}"#;
+        assert!(matches!(
+            Notification::decode(body.as_bytes()),
+            Err(DecodeError::Invalid(_))
+        ));
+    }
 
     /// A notification as Alertmanager 0.25 (Debian 12's) sends it, with a field hale does not
     /// know added, as a newer Alertmanager might.

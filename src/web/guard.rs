@@ -4,7 +4,7 @@
 //! Alertmanager retries a 5xx but drops a 4xx, 429 included); and, when the web config has
 //! users, a request without a user holding the endpoint's role (401 without valid credentials,
 //! 403 without the role). It then runs the handler within `--web.request-timeout` (408 past
-//! it), adds the web config's response headers, and counts a 401 as a failed authentication
+//! it; 503 with `Retry-After` on the webhook, which Alertmanager retries), adds the web config's response headers, and counts a 401 as a failed authentication
 //! of the client.
 //!
 //! Which role an endpoint needs: `/health`, `/health/live` and `/health/ready` are public (the
@@ -29,14 +29,18 @@ use crate::server::AppState;
 /// What an endpoint asks of the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Need {
-    Public,
+    /// `/health/live`, `/health/ready`: nothing is asked, nothing is checked.
+    Probe,
+    /// `/health`: public, but a user with the `metrics` role sees the details.
+    Health,
     Webhook,
     Role(Role),
 }
 
 fn need(path: &str) -> Need {
     match path {
-        "/health" | "/health/live" | "/health/ready" => Need::Public,
+        "/health/live" | "/health/ready" => Need::Probe,
+        "/health" => Need::Health,
         "/webhook/alertmanager" => Need::Webhook,
         "/heal/events" => Need::Role(Role::Events),
         _ => Need::Role(Role::Metrics),
@@ -79,7 +83,7 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
     // not on open endpoints: a Prometheus sharing an address with a misconfigured Alertmanager
     // keeps scraping.
     let asks_credentials = match need {
-        Need::Public => false,
+        Need::Probe | Need::Health => false,
         Need::Webhook | Need::Role(Role::Events) | Need::Role(Role::Heal) => true,
         Need::Role(Role::Metrics) => security.users.is_some(),
     };
@@ -109,7 +113,15 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
         }
     }
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
-    if let Some(users) = &security.users {
+    // Credentials are verified only where an endpoint uses them: a probe never runs bcrypt,
+    // and `/health` from a client blocked for failed authentications is answered as anonymous
+    // (the summary) without looking at what it sent.
+    let verify = match need {
+        Need::Probe => false,
+        Need::Health => !ip.is_some_and(|ip| limiters.blocked(ip).is_some()),
+        Need::Webhook | Need::Role(_) => true,
+    };
+    if let Some(users) = security.users.as_ref().filter(|_| verify) {
         let auth = authorization.as_ref().map(HeaderValue::as_bytes);
         let identity = match users.identify_cached(auth) {
             Some(known) => known,
@@ -126,15 +138,19 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
                 .unwrap_or(Identity::Invalid)
             }
         };
+        // Every failed check counts. On the webhook, Basic credentials that are no web user
+        // may still be heal.auth's: its handler decides, and its 401 is counted below.
+        if identity == Identity::Invalid && need != Need::Webhook {
+            if let Some(ip) = ip {
+                limiters.failed(ip);
+            }
+        }
         if let Need::Role(role) = need {
             match &identity {
                 Identity::Anonymous => {
                     return refuse(StatusCode::UNAUTHORIZED, "credentials required", None)
                 }
                 Identity::Invalid => {
-                    if let Some(ip) = ip {
-                        limiters.failed(ip);
-                    }
                     return refuse(StatusCode::UNAUTHORIZED, "wrong credentials", None);
                 }
                 Identity::User(_, _) if !identity.has(role) => {
@@ -151,6 +167,14 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
     }
     let mut response = match tokio::time::timeout(state.request_timeout, next.run(req)).await {
         Ok(r) => r,
+        // On the webhook, 503: Alertmanager does not retry a 408. A decision that was being
+        // written when the timeout fired still completes with its action queued (the healer
+        // owns that task), so the retry finds it and is a duplicate, never a lost action.
+        Err(_) if need == Need::Webhook => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the webhook could not be judged within --web.request-timeout; retry later",
+            Some(Duration::from_secs(10)),
+        ),
         Err(_) => refuse(
             StatusCode::REQUEST_TIMEOUT,
             "the request took longer than --web.request-timeout",
