@@ -96,7 +96,38 @@ pub fn app(state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             crate::web::guard::guard,
         ))
+        .layer(axum::middleware::from_fn(catch_panic))
         .with_state(state)
+}
+
+/// The request boundary: a bug that panics while one request is served answers that request
+/// 500 and is logged; hale and every other request carry on (the release build unwinds for
+/// this).
+pub async fn catch_panic(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use futures_util::FutureExt as _;
+    let path = req.uri().path().to_string();
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(
+                path,
+                panic = what,
+                "hale bug: a request panicked; it got 500"
+            );
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error (see hale's log)",
+            )
+        }
+    }
 }
 
 /// A JSON error answer: `{"error": "..."}`.
@@ -450,5 +481,27 @@ mod tests {
             scrape_budget(Some(b"0.2")),
             Some(Duration::from_millis(100))
         );
+    }
+
+    /// Issue 13.15: a panic while serving one request answers it 500 and ends nothing else.
+    #[tokio::test]
+    async fn a_panicking_request_gets_500_and_the_server_carries_on() {
+        use tower::ServiceExt as _;
+        async fn bug() -> &'static str {
+            panic!("a bug")
+        }
+        let app = Router::new()
+            .route("/bug", get(bug))
+            .route("/ok", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(catch_panic));
+        let get = |path: &str| {
+            axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let r = app.clone().oneshot(get("/bug")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let r = app.oneshot(get("/ok")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
     }
 }

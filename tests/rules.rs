@@ -39,6 +39,7 @@ const PROMISED: &[&str] = &[
     "HaleHealingFailing",
     "HaleHealingGaveUp",
     "HaleWebhookRejecting",
+    "HaleAuditLogFailing",
     "Watchdog",
     // host
     "HostCpuBusy",

@@ -99,6 +99,10 @@ pub const WEBHOOK_CODES: [u16; 7] = [202, 400, 401, 413, 422, 500, 503];
 /// it took effect.
 const EFFECT_POLL: Duration = Duration::from_millis(500);
 
+/// Beyond the rule's timeout and the container's stop timeout, how long hale waits for a timed
+/// out action to show its effect before it records the attempt as failed.
+const EFFECT_SLACK: Duration = Duration::from_secs(10);
+
 /// The healer.
 pub struct Healer {
     config: HealConfig,
@@ -288,6 +292,7 @@ impl Healer {
                 None => return Err(Reject::DockerDown("the Docker watcher is off".into())),
             }
         }
+        tracing::debug!(alerts = n.alerts.len(), "heal: deciding a notification");
         let me = Arc::clone(&self);
         let n = Arc::new(n);
         let decided = Arc::clone(&n);
@@ -706,7 +711,8 @@ impl Healer {
             // nothing about the effect: look before anything retries (a slow restart must not
             // be restarted twice). The window covers the container's own stop timeout.
             Err(_) => {
-                let window = timeout + Duration::from_secs(stop_timeout);
+                // The container's stop timeout, then time for a loaded engine to start it.
+                let window = timeout + Duration::from_secs(stop_timeout) + EFFECT_SLACK;
                 match self
                     .effect(
                         docker,

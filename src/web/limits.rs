@@ -61,6 +61,23 @@ pub struct Limiters {
     blocked: Mutex<HashMap<IpAddr, Instant>>,
 }
 
+/// The client a limit counts: an IPv4 address as it is, an IPv6 address by its /64 (one
+/// subscriber's network: anyone holding one IPv6 address usually holds the 2^64 addresses
+/// around it, so a per-address limit would be no limit), and an IPv4-mapped IPv6 address as
+/// its IPv4 address.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+        },
+    }
+}
+
 fn quota(rate: u32, per: Duration, burst: u32) -> Option<Quota> {
     let rate = NonZeroU32::new(rate)?;
     let burst = NonZeroU32::new(burst.max(1))?;
@@ -91,13 +108,14 @@ impl Limiters {
         let Some(l) = &self.webhook else {
             return Ok(());
         };
-        l.check_key(&ip)
+        l.check_key(&client_key(ip))
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Whether the client is blocked for failing authentication too often; `Some` holds when
     /// to retry.
     pub fn blocked(&self, ip: IpAddr) -> Option<Duration> {
+        let ip = client_key(ip);
         let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
         let until = *blocked.get(&ip)?;
         let now = Instant::now();
@@ -112,6 +130,7 @@ impl Limiters {
     /// Counts a failed authentication; past the quota the client is blocked.
     pub fn failed(&self, ip: IpAddr) {
         let Some(l) = &self.failures else { return };
+        let ip = client_key(ip);
         if let Err(not_until) = l.check_key(&ip) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             self.blocked
@@ -181,5 +200,39 @@ mod tests {
             off.failed(a);
         }
         assert_eq!(off.blocked(a), None);
+    }
+
+    /// Issue 13.13: limits per exact address gave an IPv6 /64 unlimited tries.
+    #[test]
+    fn ipv6_clients_are_limited_per_slash_64() {
+        let limits = Limiters::new(&RateLimits {
+            webhook: PerSecond {
+                per_second: 1,
+                burst: 1,
+            },
+            failed_auth: PerMinute {
+                per_minute: 1,
+                burst: 2,
+            },
+        });
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        limits.failed(ip("2001:db8:1:2::1"));
+        limits.failed(ip("2001:db8:1:2::2"));
+        limits.failed(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert!(
+            limits.blocked(ip("2001:db8:1:2::99")).is_some(),
+            "the whole /64 is one client"
+        );
+        assert_eq!(
+            limits.blocked(ip("2001:db8:1:3::1")),
+            None,
+            "the next /64 is another"
+        );
+        assert!(limits.webhook(ip("2001:db8:1:3::1")).is_ok());
+        assert!(limits.webhook(ip("2001:db8:1:3::2")).is_err());
+        // IPv4 and IPv4-mapped IPv6 are the same client.
+        assert!(limits.webhook(ip("192.0.2.7")).is_ok());
+        assert!(limits.webhook(ip("::ffff:192.0.2.7")).is_err());
+        assert_eq!(client_key(ip("192.0.2.7")), ip("192.0.2.7"));
     }
 }

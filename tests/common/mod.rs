@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod docker;
+pub mod heal;
 pub mod servers;
 
 /// A `hale` process listening on a loopback port; killed on drop.
