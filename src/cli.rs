@@ -44,6 +44,11 @@ pub struct Cli {
     #[arg(long = "web.max-connections", value_name = "N", default_value_t = 512, value_parser = crate::de::count_flag(1, 1_000_000))]
     pub max_connections: usize,
 
+    /// Connections one client address (an IPv6 client: its /64) may hold at once; past it, its
+    /// new connections are closed at once. Default: a quarter of --web.max-connections.
+    #[arg(long = "web.max-connections-per-client", value_name = "N", value_parser = crate::de::count_flag(1, 1_000_000))]
+    pub max_connections_per_client: Option<usize>,
+
     /// Time a client has for the TLS handshake and for each request's headers.
     #[arg(long = "web.read-header-timeout", value_name = "DURATION", default_value = "10s", value_parser = crate::de::parse_duration)]
     pub read_header_timeout: Duration,
@@ -400,6 +405,10 @@ impl Options {
             web: config.web.clone(),
             limits: crate::web::listener::Limits {
                 max_connections: cli.max_connections,
+                max_connections_per_client: cli
+                    .max_connections_per_client
+                    .unwrap_or(cli.max_connections / 4)
+                    .clamp(1, cli.max_connections),
                 header_timeout: cli.read_header_timeout,
                 request_timeout: cli.request_timeout,
                 max_header_bytes: cli.max_header_bytes,

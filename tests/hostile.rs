@@ -493,3 +493,54 @@ fn a_webhook_alert_with_a_duplicate_label_key_is_refused() {
     assert!(r.body.contains("appears twice"), "{}", r.body);
     assert_eq!(h.events(""), Vec::<serde_json::Value>::new());
 }
+
+/// Issue 13.9: 48 clients trickling headers against `--web.max-connections=16` held every slot,
+/// and `/health/live` waited seconds for one. One client address now holds at most its share
+/// (a quarter of the slots by default); its other connections are closed at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_slow_connections_from_one_address_leaves_room_for_probes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An hour to send headers: without the per-client cap the probe would wait that long.
+    let hale = Hale::start(&[
+        "--web.max-connections=16",
+        "--web.read-header-timeout=1h",
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+    ]);
+    let addr: std::net::SocketAddr = hale.address.parse().unwrap();
+    let mut flood = Vec::new();
+    for _ in 0..48 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut s = socket.connect(addr).await.unwrap();
+        // Headers that never end.
+        let _ = s
+            .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
+            .await;
+        flood.push(s);
+    }
+    // A probe from another address is served now, not when a slot frees up.
+    let probe = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        // A guard against a hang, not a performance assertion.
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(probe.starts_with("HTTP/1.1 200"), "{probe:?}");
+    // The flood kept its share, 4 of the 16 slots; the rest was closed at once.
+    let mut closed = 0;
+    for s in &mut flood {
+        let mut buf = [0u8; 64];
+        match tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => closed += 1,
+            Ok(Ok(_)) | Err(_) => {}
+        }
+    }
+    assert_eq!(closed, 44, "48 slow connections, 4 kept");
+}

@@ -6,11 +6,19 @@
 //! Durability: `synchronous=FULL`, so a decision is on disk when [`Audit::record`] returns; the
 //! webhook answers 2xx only after that. A hale killed with SIGKILL, or a machine losing power,
 //! loses no recorded decision, and the WAL makes the file readable again on the next open.
+//!
+//! Reads for people and scrapes (`/heal/events`, the landing page, the metrics) go through a
+//! second, read-only connection: in WAL mode they never wait for a write nor make one wait, so
+//! however many clients read, the webhook's writes keep their latency. The landing page's
+//! last-day counts are kept in memory, in ten-minute buckets, so `/` costs the same at any
+//! audit size.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 /// What became of one alert for one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +182,64 @@ pub struct AuditError {
 /// The audit log.
 pub struct Audit {
     path: String,
+    /// The one writer; decisions and the policy's reads inside its transactions.
     conn: Mutex<Connection>,
+    /// Reads that need not see a transaction in progress: events, pages, metrics.
+    reader: Mutex<Connection>,
+    recent: Mutex<Recent>,
+}
+
+/// The width of one bucket of [`Recent`], in seconds.
+const BUCKET: f64 = 600.0;
+
+/// How many decisions of each result were recorded, per ten-minute bucket, over the last day
+/// and a bucket: what the landing page shows, without a query.
+#[derive(Debug, Default)]
+struct Recent {
+    /// (bucket number, counts in [`Outcome::ALL`]'s order), oldest first.
+    buckets: VecDeque<(i64, [u64; 9])>,
+}
+
+impl Recent {
+    const KEPT: i64 = (86_400.0 / BUCKET) as i64 + 1;
+
+    fn bucket(time: f64) -> i64 {
+        (time / BUCKET).floor() as i64
+    }
+
+    fn add(&mut self, time: f64, outcome: Outcome, n: u64) {
+        let b = Recent::bucket(time);
+        let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
+        let at = self.buckets.iter().rposition(|(k, _)| *k <= b);
+        match at {
+            Some(at) if self.buckets[at].0 == b => self.buckets[at].1[i] += n,
+            _ => {
+                let mut counts = [0; 9];
+                counts[i] = n;
+                self.buckets.insert(at.map_or(0, |a| a + 1), (b, counts));
+            }
+        }
+        let newest = self.buckets.back().map_or(b, |(k, _)| *k);
+        while self
+            .buckets
+            .front()
+            .is_some_and(|(k, _)| *k <= newest - Recent::KEPT)
+        {
+            self.buckets.pop_front();
+        }
+    }
+
+    /// The counts of the buckets from the one holding `since` on.
+    fn since(&self, since: f64) -> [u64; 9] {
+        let from = Recent::bucket(since);
+        let mut out = [0; 9];
+        for (_, counts) in self.buckets.iter().filter(|(k, _)| *k >= from) {
+            for (o, c) in out.iter_mut().zip(counts) {
+                *o += c;
+            }
+        }
+        out
+    }
 }
 
 const SCHEMA: &str = "
@@ -215,9 +280,69 @@ impl Audit {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(Audit {
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        reader
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        let audit = Audit {
             path: name,
             conn: Mutex::new(conn),
+            reader: Mutex::new(reader),
+            recent: Mutex::new(Recent::default()),
+        };
+        // One scan of the last day at start; from then on the counts follow the writes.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let rows: Vec<(f64, String, i64)> = audit.read(|tx| {
+            let mut stmt = tx
+                .conn
+                .prepare(
+                    "SELECT min(time), outcome, count(*) FROM decisions WHERE time >= ?1
+                     GROUP BY CAST(time / ?2 AS INTEGER), outcome",
+                )
+                .map_err(|e| tx.err(e))?;
+            let rows = stmt
+                .query_map(params![now - 86_400.0 - BUCKET, BUCKET], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(|e| tx.err(e))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(|e| tx.err(e))
+        })?;
+        {
+            let mut recent = audit.recent();
+            for (time, outcome, n) in rows {
+                if let Some(o) = Outcome::parse(&outcome) {
+                    recent.add(time, o, n.max(0) as u64);
+                }
+            }
+        }
+        Ok(audit)
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts decisions `f` recorded, once they are committed.
+    fn counted(&self, recorded: Vec<(f64, Outcome)>) {
+        let mut recent = self.recent();
+        for (time, outcome) in recorded {
+            recent.add(time, outcome, 1);
+        }
+    }
+
+    /// Runs `f` on the read-only connection: never in a write's way.
+    fn read<T>(&self, f: impl FnOnce(&Tx) -> Result<T, AuditError>) -> Result<T, AuditError> {
+        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        f(&Tx {
+            conn: &conn,
+            path: &self.path,
+            recorded: RefCell::default(),
         })
     }
 
@@ -228,10 +353,15 @@ impl Audit {
     /// Runs `f` on the log without a transaction of its own (each statement commits).
     pub fn with<T>(&self, f: impl FnOnce(&Tx) -> Result<T, AuditError>) -> Result<T, AuditError> {
         let conn = self.conn();
-        f(&Tx {
+        let tx = Tx {
             conn: &conn,
             path: &self.path,
-        })
+            recorded: RefCell::default(),
+        };
+        let out = f(&tx);
+        // Each statement committed on its own, whatever `f` returned.
+        self.counted(tx.recorded.take());
+        out
     }
 
     /// Runs `f` in one write transaction, committed (and on disk) when `f` returns `Ok`, rolled
@@ -249,11 +379,15 @@ impl Audit {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
-        let out = f(&Tx {
+        let view = Tx {
             conn: &tx,
             path: &self.path,
-        })?;
+            recorded: RefCell::default(),
+        };
+        let out = f(&view)?;
+        let recorded = view.recorded.take();
         tx.commit().map_err(err)?;
+        self.counted(recorded);
         Ok(out)
     }
 
@@ -277,9 +411,9 @@ impl Audit {
         self.with(|tx| tx.attempts_since(rule, target, since))
     }
 
-    /// See [`Tx::events`].
+    /// See [`Tx::events`]; on the read-only connection.
     pub fn events(&self, f: &Filter) -> Result<Vec<Decision>, AuditError> {
-        self.with(|tx| tx.events(f))
+        self.read(|tx| tx.events(f))
     }
 
     /// Deletes decisions and idempotency keys older than `before`; returns the rows removed.
@@ -299,7 +433,7 @@ impl Audit {
 
     /// The newest decision's time, if any.
     pub fn newest(&self) -> Result<Option<f64>, AuditError> {
-        self.with(|tx| {
+        self.read(|tx| {
             tx.conn
                 .query_row("SELECT max(time) FROM decisions", [], |r| r.get(0))
                 .optional()
@@ -317,21 +451,16 @@ impl Audit {
         )
     }
 
-    /// How many decisions of each result were made since `since`, in [`Outcome::ALL`]'s order;
-    /// results with none are left out.
-    pub fn counts_since(&self, since: f64) -> Result<Vec<(Outcome, u64)>, AuditError> {
-        let rows: Vec<(String, i64)> = self.pairs(
-            "SELECT outcome, count(*) FROM decisions WHERE time >= ?1 GROUP BY outcome",
-            params![since],
-        )?;
-        Ok(Outcome::ALL
+    /// How many decisions of each result were made since `since` (within the last day, to the
+    /// ten minutes), in [`Outcome::ALL`]'s order; results with none are left out. From memory:
+    /// it costs the same at any audit size.
+    pub fn counts_since(&self, since: f64) -> Vec<(Outcome, u64)> {
+        let counts = self.recent().since(since);
+        Outcome::ALL
             .into_iter()
-            .filter_map(|o| {
-                rows.iter()
-                    .find(|(name, _)| name == o.as_str())
-                    .map(|(_, n)| (o, (*n).max(0) as u64))
-            })
-            .collect())
+            .zip(counts)
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// The (rule, target) pairs whose latest decision since `since` is `gave_up`: hale has
@@ -352,13 +481,13 @@ impl Audit {
         )
     }
 
-    /// The two columns of every row `sql` returns.
+    /// The two columns of every row `sql` returns, read on the read-only connection.
     fn pairs<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,
     ) -> Result<Vec<(A, B)>, AuditError> {
-        self.with(|tx| {
+        self.read(|tx| {
             let mut stmt = tx.conn.prepare_cached(sql).map_err(|e| tx.err(e))?;
             let rows = stmt
                 .query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))
@@ -372,6 +501,8 @@ impl Audit {
 pub struct Tx<'a> {
     conn: &'a Connection,
     path: &'a str,
+    /// Decisions recorded through this view, counted in [`Recent`] once committed.
+    recorded: RefCell<Vec<(f64, Outcome)>>,
 }
 
 impl Tx<'_> {
@@ -421,6 +552,7 @@ impl Tx<'_> {
                 ])
             })
             .map_err(|e| self.err(e))?;
+        self.recorded.borrow_mut().push((d.time, d.outcome));
         Ok(self.conn.last_insert_rowid())
     }
 
@@ -532,6 +664,104 @@ mod tests {
             duration: None,
             detail: String::new(),
         }
+    }
+
+    /// Issue 13.10: the landing page's counts came from a scan of the last day on the writer's
+    /// connection, so four clients on `/` pushed webhook latency from 1 ms to 0.6 s.
+    #[test]
+    fn reads_and_writes_never_wait_for_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = std::sync::Arc::new(Audit::open(&dir.path().join("audit.db")).unwrap());
+        a.record(&decision(100.0, "web-1", Outcome::Executed))
+            .unwrap();
+        // A reader in the middle of a long read: a write still goes through.
+        let reading = a.reader.lock().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer = std::sync::Arc::clone(&a);
+        std::thread::spawn(move || {
+            let r = writer.record(&decision(101.0, "web-1", Outcome::Succeeded));
+            let _ = tx.send(r.is_ok());
+        });
+        // The timeout only guards against a hang.
+        assert_eq!(
+            rx.recv_timeout(std::time::Duration::from_secs(60)),
+            Ok(true)
+        );
+        drop(reading);
+        // A write transaction in progress: reads still answer, without its uncommitted row.
+        let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        let writer = std::sync::Arc::clone(&a);
+        let handle = std::thread::spawn(move || {
+            writer.transaction(|tx| {
+                tx.record(&decision(102.0, "web-2", Outcome::Executed))?;
+                let _ = started_tx.send(());
+                let _ = held_rx.recv();
+                Ok::<_, AuditError>(())
+            })
+        });
+        started_rx.recv().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::sync::Arc::clone(&a);
+        std::thread::spawn(move || {
+            let events = reader.events(&Filter::default()).map(|e| e.len());
+            let given_up = reader.given_up(0.0).map(|g| g.len());
+            let _ = tx.send((events.ok(), given_up.ok(), reader.counts_since(0.0)));
+        });
+        let (events, given_up, counts) = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("reads answer while a write transaction is open");
+        assert_eq!(events, Some(2));
+        assert_eq!(given_up, Some(0));
+        assert_eq!(
+            counts,
+            vec![(Outcome::Executed, 1), (Outcome::Succeeded, 1)],
+            "an uncommitted decision is not counted"
+        );
+        held_tx.send(()).unwrap();
+        handle.join().unwrap().unwrap();
+        assert_eq!(a.counts_since(0.0)[0], (Outcome::Executed, 2));
+    }
+
+    #[test]
+    fn the_last_days_counts_follow_commits_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        {
+            let a = Audit::open(&path).unwrap();
+            // Two days ago: kept in the log, not in the last day's counts.
+            a.record(&decision(now - 2.0 * 86_400.0, "web-1", Outcome::Failed))
+                .unwrap();
+            for i in 0..30 {
+                a.record(&decision(
+                    now - f64::from(i) * 3000.0,
+                    "web-1",
+                    Outcome::Denied,
+                ))
+                .unwrap();
+            }
+            let rolled_back = a.transaction(|tx| {
+                tx.record(&decision(now, "web-1", Outcome::Executed))?;
+                Err::<(), _>(AuditError {
+                    path: String::new(),
+                    source: rusqlite::Error::InvalidQuery,
+                })
+            });
+            assert!(rolled_back.is_err());
+            // 30 decisions 50 minutes apart: 29 within the last day.
+            assert_eq!(a.counts_since(now - 86_400.0), vec![(Outcome::Denied, 29)]);
+        }
+        let a = Audit::open(&path).unwrap();
+        assert_eq!(
+            a.counts_since(now - 86_400.0),
+            vec![(Outcome::Denied, 29)],
+            "rebuilt from the log on open"
+        );
+        assert_eq!(a.counts_since(now - 3600.0), vec![(Outcome::Denied, 2)]);
     }
 
     #[test]

@@ -2,11 +2,15 @@
 //! backlog, so a flood cannot exhaust hale's file descriptors), does the TLS handshake within
 //! the header timeout, and serves HTTP/1.1 with hyper under a header-read timeout and a header
 //! size cap, so a slow or silent client (slowloris) loses its connection instead of holding it.
+//! One client address (an IPv6 client by its /64) holds at most `--web.max-connections-per-client`
+//! of them: past that its new connections are closed at once, so a client flooding slow
+//! connections cannot take the slots that probes and Prometheus need.
 //! Each request carries the peer's address and whether its client certificate is allowed.
 //! Shutdown stops accepting and lets requests in flight finish within a grace period.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -23,6 +27,8 @@ use super::security::Web;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
+    /// Connections one client address (IPv6: its /64) may hold at once.
+    pub max_connections_per_client: usize,
     /// For the TLS handshake and for a request's headers to arrive.
     pub header_timeout: Duration,
     /// For a request to be read and answered (enforced in the router, see `server.rs`).
@@ -35,6 +41,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 512,
+            max_connections_per_client: 128,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
@@ -51,6 +58,47 @@ pub struct Peer {
     pub cert_allowed: bool,
 }
 
+/// The connections each client holds, against the per-client cap.
+struct PerClient {
+    max: usize,
+    held: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection counted against its client; the count drops with it.
+struct ClientSlot {
+    clients: Arc<PerClient>,
+    key: IpAddr,
+}
+
+impl PerClient {
+    /// Counts a new connection of `ip`, or `None` when the client already holds its share.
+    fn enter(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        let key = super::limits::client_key(ip);
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let n = held.entry(key).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            clients: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut held = self.clients.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = held.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -64,6 +112,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let graceful = Arc::new(GracefulShutdown::new());
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let clients = Arc::new(PerClient {
+        max: limits.max_connections_per_client.max(1),
+        held: Mutex::new(HashMap::new()),
+    });
     let mut acceptors = tokio::task::JoinSet::new();
     for listener in listeners {
         acceptors.spawn(accept_loop(
@@ -72,6 +124,7 @@ pub async fn serve(
             Arc::clone(&web),
             limits,
             Arc::clone(&permits),
+            Arc::clone(&clients),
             Arc::clone(&graceful),
         ));
     }
@@ -101,6 +154,7 @@ async fn accept_loop(
     web: Arc<Web>,
     limits: Limits,
     permits: Arc<Semaphore>,
+    clients: Arc<PerClient>,
     graceful: Arc<GracefulShutdown>,
 ) {
     loop {
@@ -117,10 +171,17 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Some(slot) = clients.enter(addr.ip()) else {
+            // Closed at once: the client holds its share already. The permit goes back now.
+            tracing::debug!(peer = %addr, "connection refused: the client holds --web.max-connections-per-client");
+            drop(stream);
+            continue;
+        };
         let watcher = graceful.watcher();
         let (router, web) = (router.clone(), Arc::clone(&web));
         tokio::spawn(async move {
             connection(stream, addr, router, web, limits, watcher).await;
+            drop(slot);
             drop(permit);
         });
     }
