@@ -11,6 +11,9 @@
 #   - prometheus-alertmanager (with amtool): a real Alertmanager sends its webhook to hale;
 #   - docker-compose: parses deploy/docker-compose.yml; systemd-analyze (systemd) verifies the unit;
 #   - curl: the TLS and mutual-TLS client of tests/web_security.rs.
+#   - a short libFuzzer run of each target in fuzz/ (scripts/fuzz.sh; it needs only the Rust
+#     toolchain and a C++ compiler for libFuzzer, which Debian's Rust setups have);
+#   - util-linux's mount: the full-disk test mounts a small tmpfs (root).
 # Tests that need a tool fail without it; they never skip. Run as root or with sudo available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +31,7 @@ command -v socat >/dev/null || packages+=(socat)
 command -v prometheus-alertmanager >/dev/null || packages+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null || packages+=(docker-compose)
 command -v curl >/dev/null || packages+=(curl)
+command -v c++ >/dev/null || packages+=(g++)
 command -v systemd-analyze >/dev/null || packages+=(systemd)
 dpkg -s busybox-static >/dev/null 2>&1 || packages+=(busybox-static)
 if [ ${#packages[@]} -gt 0 ]; then
@@ -57,9 +61,13 @@ if ! docker version >/dev/null 2>&1; then
 fi
 
 cargo fmt --check
+cargo fmt --check --manifest-path fuzz/Cargo.toml
 cargo clippy --all-targets --quiet -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast
 else
   cargo test --no-fail-fast
 fi
+# A short coverage-guided run of every fuzz target over its corpus (scripts/fuzz.sh SECONDS for
+# a longer one).
+scripts/fuzz.sh 20

@@ -15,6 +15,7 @@ pub mod landing;
 pub mod logging;
 pub mod metric;
 pub mod paths;
+pub mod proc_files;
 pub mod process_match;
 pub mod scrape;
 pub mod server;

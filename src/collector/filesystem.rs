@@ -124,13 +124,17 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+        // `\ooo` up to `\377` is one byte; a larger "escape" (`\777`, never written by the
+        // kernel) stays as it is rather than overflowing (found by fuzz/host_files).
+        let escaped = (bytes[i] == b'\\')
+            .then(|| bytes.get(i + 1..i + 4))
+            .flatten()
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)))
+            .and_then(|d| {
+                let v = d.iter().fold(0u32, |v, b| v * 8 + u32::from(b - b'0'));
+                u8::try_from(v).ok()
+            });
+        if let Some(v) = escaped {
             out.push(v);
             i += 4;
         } else {
@@ -273,6 +277,16 @@ impl Collector for Filesystem {
 mod tests {
     use super::*;
     use std::sync::mpsc;
+
+    #[test]
+    /// Found by fuzz/host_files: `\\777` overflowed a byte.
+    #[test]
+    fn an_escape_beyond_a_byte_stays_literal() {
+        assert_eq!(unescape("/a\\777b"), "/a\\777b");
+        assert_eq!(unescape("/a\\377"), String::from_utf8_lossy(b"/a\xff"));
+        assert_eq!(unescape("/a\\04"), "/a\\04");
+        assert_eq!(unescape("\\040x"), " x");
+    }
 
     #[test]
     fn parses_mounts_with_escapes_and_ro() {

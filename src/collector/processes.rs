@@ -179,7 +179,7 @@ impl Processes {
         boot: f64,
         users: Option<&HashMap<u32, String>>,
     ) -> Option<(String, GroupSample)> {
-        let stat = proc.stat().ok()?;
+        let stat = crate::proc_files::stat(&proc).ok()?;
         let args = if self.needs_cmdline {
             proc.cmdline().unwrap_or_default()
         } else {
@@ -237,7 +237,7 @@ impl Processes {
             .ok()
             .map(|d| d.count())
         };
-        if let (Some(fds), Ok(limits)) = (fds, proc.limits()) {
+        if let (Some(fds), Ok(limits)) = (fds, crate::proc_files::limits(&proc)) {
             let limit = limit_value(limits.max_open_files.soft_limit);
             sample.open_fds = fds as u64;
             sample.limit_fds = Some(limit);

@@ -46,8 +46,8 @@ pub(crate) fn limit_value(v: LimitValue) -> u64 {
 impl Collector for SelfProcess {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let me = Process::myself().map_err(|e| source("", e))?;
-        let stat = me.stat().map_err(|e| source("stat", e))?;
-        let limits = me.limits().map_err(|e| source("limits", e))?;
+        let stat = crate::proc_files::stat(&me).map_err(|e| source("stat", e))?;
+        let limits = crate::proc_files::limits(&me).map_err(|e| source("limits", e))?;
         let fds = me.fd_count().map_err(|e| source("fd", e))?;
         let boot = match self.boot_time.get() {
             Some(b) => *b,

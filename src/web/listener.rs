@@ -197,10 +197,7 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     let security = web.current();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192));
+    let http = http1(limits);
     match &security.tls {
         None => {
             let service = service(
@@ -239,8 +236,17 @@ async fn connection(
     }
 }
 
+/// hyper's HTTP/1 server as hale configures it: the header-read timeout and the header cap.
+pub fn http1(limits: Limits) -> hyper::server::conn::http1::Builder {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    http
+}
+
 /// The router as a hyper service whose requests carry the [`Peer`].
-fn service(
+pub fn service(
     router: Router,
     peer: Peer,
 ) -> TowerToHyperService<

@@ -1,0 +1,52 @@
+//! Every /proc, /sys and mount-table file hale reads, with any content: the first byte picks
+//! a file of the fixture tree, the rest replaces it, and one whole scrape of every host
+//! collector runs and is encoded in both formats. A file that makes no sense is a failed
+//! collector (`hale_scrape_collector_success 0`), never a panic.
+#![no_main]
+
+use std::sync::OnceLock;
+
+const FILES: &[&str] = &[
+    "proc/stat",
+    "proc/meminfo",
+    "proc/diskstats",
+    "proc/net/dev",
+    "proc/loadavg",
+    "proc/vmstat",
+    "proc/uptime",
+    "proc/sys/fs/file-nr",
+    "proc/1/mounts",
+    "proc/4242/stat",
+    "proc/4242/status",
+    "proc/4242/limits",
+    "proc/4242/cmdline",
+    "sys/devices/system/clocksource/clocksource0/available_clocksource",
+    "sys/devices/system/clocksource/clocksource0/current_clocksource",
+];
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    static SCRAPER: OnceLock<hale::scrape::Scraper> = OnceLock::new();
+    let Some((&pick, content)) = data.split_first() else {
+        return;
+    };
+    let tree = hale_fuzz::fixtures();
+    let scraper = SCRAPER.get_or_init(|| {
+        let config_path = tree.join("config.yml");
+        let config = hale::config::Config::load(&config_path).expect("fixture config");
+        let args = hale_fuzz::args(&["--no-collector.health", "--no-collector.heal"]);
+        let (cli, matches) = hale::cli::try_parse_from(&args).expect("flags");
+        let options = hale::cli::Options::from_cli(&cli, &matches, &config).expect("options");
+        hale::scraper(&options)
+    });
+    let file = tree.join(FILES[usize::from(pick) % FILES.len()]);
+    let original = std::fs::read(&file).expect("fixture file");
+    std::fs::write(&file, content).expect("write fixture");
+    let collected = hale_fuzz::runtime().block_on(scraper.scrape(None));
+    for format in [
+        hale::exposition::Format::OpenMetrics,
+        hale::exposition::Format::Text004,
+    ] {
+        let _ = hale::exposition::encode(&collected, format);
+    }
+    std::fs::write(&file, original).expect("restore fixture");
+});
