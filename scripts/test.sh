@@ -13,7 +13,8 @@
 #   - curl: the TLS and mutual-TLS client of tests/web_security.rs.
 #   - a short libFuzzer run of each target in fuzz/ (scripts/fuzz.sh; it needs only the Rust
 #     toolchain and a C++ compiler for libFuzzer, which Debian's Rust setups have);
-#   - util-linux's mount: the full-disk test mounts a small tmpfs (root).
+#   - util-linux's mount and fsfreeze, e2fsprogs' mkfs.ext4: the fault tests mount a small tmpfs
+#     (a disk that fills) and an ext4 loop image (a disk that freezes); they need root.
 # Tests that need a tool fail without it; they never skip. Run as root or with sudo available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ command -v prometheus-alertmanager >/dev/null || packages+=(prometheus-alertmana
 command -v docker-compose >/dev/null || packages+=(docker-compose)
 command -v curl >/dev/null || packages+=(curl)
 command -v c++ >/dev/null || packages+=(g++)
+command -v mkfs.ext4 >/dev/null || packages+=(e2fsprogs)
 command -v systemd-analyze >/dev/null || packages+=(systemd)
 dpkg -s busybox-static >/dev/null 2>&1 || packages+=(busybox-static)
 if [ ${#packages[@]} -gt 0 ]; then

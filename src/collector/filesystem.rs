@@ -278,7 +278,6 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
-    #[test]
     /// Found by fuzz/host_files: `\\777` overflowed a byte.
     #[test]
     fn an_escape_beyond_a_byte_stays_literal() {
