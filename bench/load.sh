@@ -59,7 +59,9 @@ trap 'kill $HALE_PID $SLOW_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 wait_up "http://127.0.0.1:$PORT/metrics"
 rss_before=$(rss_kib "$HALE_PID")
 
-python3 bench/slowloris.py 127.0.0.1 "$PORT" "$SLOW" 2 >"$WORK/slowloris.out" &
+# The attacker is a client of its own (127.0.0.2): hale's per-client connection cap keeps it to
+# a quarter of --web.max-connections, and wrk's connections (127.0.0.1) to theirs.
+python3 bench/slowloris.py 127.0.0.1 "$PORT" "$SLOW" 2 127.0.0.2 >"$WORK/slowloris.out" &
 SLOW_PID=$!
 sleep 3
 

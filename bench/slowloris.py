@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
 """A slowloris-style client for bench/load.sh: holds N connections to HOST:PORT, each sending a
 request's headers one byte every few seconds and never finishing them. When hale drops one
-(its header timeout), it reconnects, as a real attacker would. Prints, on SIGTERM, how many
-connections it opened and how many hale closed."""
+(its header timeout, or its per-client connection cap), it reconnects, as a real attacker
+would. Prints, on SIGTERM, how many connections it opened and how many hale closed.
+
+    slowloris.py HOST PORT COUNT [INTERVAL [SOURCE]]
+
+SOURCE is the local address to connect from (e.g. 127.0.0.2), so that hale sees the attacker
+as a client of its own, apart from the benchmark's other clients."""
 import signal
 import socket
 import sys
@@ -10,6 +15,7 @@ import time
 
 host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 interval = float(sys.argv[4]) if len(sys.argv) > 4 else 2.0
+source = (sys.argv[5], 0) if len(sys.argv) > 5 else None
 opened = closed = 0
 stop = False
 
@@ -24,7 +30,7 @@ signal.signal(signal.SIGTERM, on_term)
 
 def connect():
     global opened
-    s = socket.create_connection((host, port))
+    s = socket.create_connection((host, port), source_address=source)
     s.setblocking(False)
     s.send(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n")
     opened += 1
