@@ -152,3 +152,71 @@ fn serve_refuses_an_unreadable_or_empty_details_token_file() {
         );
     }
 }
+
+/// Issue 13.5: `cooldown: 18446744073709551615s1s` aborted check-config and the daemon, a huge
+/// timeout wrapped to 4 s, and a queue_size past the semaphore's limit aborted at start. Each is
+/// now an error naming the field and its line, or the flag.
+#[test]
+fn overflowing_numbers_are_errors_naming_the_field_or_flag() {
+    for (yaml, line, what) in [
+        (
+            "heal:\n  auth: {disabled: true}\n  cooldown: 18446744073709551615s1s\n",
+            "line 3",
+            "out of range",
+        ),
+        (
+            "heal:\n  auth: {disabled: true}\n  rules:\n    - name: x\n      match: {a: b}\n      action: exec\n      argv: ['true']\n      timeout: 3381903080180084463m\n",
+            "line 8",
+            "out of range",
+        ),
+        (
+            "heal:\n  auth: {disabled: true}\n  queue_size: 2305843009213693952\n",
+            "line 3",
+            "use 1 to 100000",
+        ),
+        (
+            "heal:\n  auth: {disabled: true}\n  workers: 100000\n",
+            "line 3",
+            "use 1 to 256",
+        ),
+        (
+            "health:\n  cpu: {warn: 95, fail: 85, critical: false}\n",
+            "line 2",
+            "warn (95) is above fail (85)",
+        ),
+    ] {
+        let f = config_file(yaml);
+        let out = hale(&["check-config", f.path().to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{yaml}");
+        let err = stderr(&out);
+        assert!(err.contains(line) && err.contains(what), "{yaml}: {err}");
+    }
+    for flag in [
+        "--web.request-timeout=18446744073709551615s1s",
+        "--scrape.collector-timeout=99999999999999999999y",
+        "--web.max-requests=2305843009213693952",
+        "--web.max-connections=0",
+        "--web.max-header-bytes=100",
+    ] {
+        let out = hale(&[flag, "--web.listen-address=127.0.0.1:0"]);
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        let name = flag.split('=').next().unwrap();
+        assert!(stderr(&out).contains(name), "{flag}: {}", stderr(&out));
+    }
+    let out = hale(&[
+        "--scrape.collector-timeout=0s",
+        "--web.listen-address=127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--scrape.collector-timeout: must be longer than zero"));
+}
+
+/// Issue 13.6: Prometheus' duration units, as the README's own `retention: 30d` uses them.
+#[test]
+fn prometheus_duration_units_are_accepted() {
+    let f = config_file(
+        "heal:\n  auth: {disabled: true}\n  cooldown: 1h30m\n  audit: {retention: 30d}\n  budget: {attempts: 3, window: 1w}\n",
+    );
+    let out = hale(&["check-config", f.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
