@@ -54,23 +54,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
         if digits == 0 {
             return Err(syntax());
         }
-        let n: u64 = rest[..digits].parse().map_err(|_| range())?;
-        rest = &rest[digits..];
+        let (number, after_number) = rest.split_at(digits);
+        let n: u64 = number.parse().map_err(|_| range())?;
+        rest = after_number;
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        let at = UNITS[next..]
+        let (unit, after) = rest.split_at(unit_len);
+        let at = UNITS
             .iter()
+            .skip(next)
             .position(|(u, _)| *u == unit)
             .ok_or_else(syntax)?;
-        let millis = UNITS[next + at].1;
+        let (_, millis) = UNITS.get(next + at).copied().ok_or_else(syntax)?;
         next += at + 1;
         total = n
             .checked_mul(millis)
             .and_then(|v| total.checked_add(v))
             .ok_or_else(range)?;
-        rest = &rest[unit_len..];
+        rest = after;
     }
     if total > MAX_DURATION.as_millis() as u64 {
         return Err(range());

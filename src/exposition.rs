@@ -97,12 +97,12 @@ impl Format {
 
 /// A collection's families in the chosen format, encoded once per collection and format.
 pub fn encode(collected: &Arc<Collected>, format: Format) -> Bytes {
+    let [openmetrics, text] = &collected.encoded;
     let slot = match format {
-        Format::OpenMetrics => 0,
-        Format::Text004 => 1,
+        Format::OpenMetrics => openmetrics,
+        Format::Text004 => text,
     };
-    collected.encoded[slot]
-        .get_or_init(|| Bytes::from(encode_uncached(Arc::clone(collected), format)))
+    slot.get_or_init(|| Bytes::from(encode_uncached(Arc::clone(collected), format)))
         .clone()
 }
 

@@ -54,7 +54,10 @@ pub fn parse_stat(bytes: &[u8]) -> ProcResult<Stat> {
         // The spaces around the parentheses also keep procfs' slices on character boundaries.
         (Some(open), Some(close)) => {
             let b = line.as_bytes();
-            open >= 2 && open < close && b[open - 1] == b' ' && b.get(close + 1) == Some(&b' ')
+            open >= 2
+                && open < close
+                && b.get(open - 1) == Some(&b' ')
+                && b.get(close + 1) == Some(&b' ')
         }
         _ => false,
     };

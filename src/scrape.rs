@@ -14,7 +14,9 @@
 //! scrape's data was read after it arrived or at most one collection earlier.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -110,7 +112,7 @@ impl Scraper {
     /// `X-Prometheus-Scrape-Timeout-Seconds`).
     pub async fn scrape(&self, budget: Option<Duration>) -> Arc<Collected> {
         let flight = {
-            let mut slot = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slot = self.in_flight.lock();
             Arc::clone(slot.get_or_insert_with(|| Arc::new(tokio::sync::OnceCell::new())))
         };
         // If the scrape running the collection is cancelled (its client went away), a joined
@@ -119,7 +121,7 @@ impl Scraper {
             .get_or_init(|| async {
                 let (families, outcomes) = self.collect(budget).await;
                 // Later scrapes start a fresh collection.
-                let mut slot = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                let mut slot = self.in_flight.lock();
                 if slot.as_ref().is_some_and(|f| Arc::ptr_eq(f, &flight)) {
                     *slot = None;
                 }
@@ -130,6 +132,9 @@ impl Scraper {
     }
 
     /// Runs all collectors once and returns their families followed by the scrape's own metrics.
+    // Every index here is a slot's position from enumerating `self.slots`, whose length never
+    // changes after `new`; `results` and `by_slot` are made with the same length.
+    #[allow(clippy::indexing_slicing)]
     async fn collect(&self, budget: Option<Duration>) -> (Vec<MetricFamily>, Vec<Outcome>) {
         let budget = budget.map_or(self.budget, |b| b.min(self.budget));
         let deadline = tokio::time::Instant::now() + budget;
@@ -177,7 +182,7 @@ impl Scraper {
         let mut accept = |report: Report, by_slot: &mut Vec<Vec<MetricFamily>>| {
             let (i, result, took) = report;
             let slot = &self.slots[i];
-            let mut last = slot.last_error.lock().unwrap_or_else(|e| e.into_inner());
+            let mut last = slot.last_error.lock();
             let success = match result {
                 Ok(fams) => {
                     by_slot[i] = fams;
@@ -216,7 +221,7 @@ impl Scraper {
                 Ok(None) => break,
                 Err(_) => {
                     for progress in &progresses {
-                        let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut p = progress.lock();
                         p.abandoned = true;
                         if let Some(i) = p.current {
                             self.slots[i].stuck.fetch_add(1, Ordering::AcqRel);
@@ -256,6 +261,8 @@ impl Scraper {
 }
 
 /// Runs one group's collectors in order on the current (blocking) thread.
+// `group` holds positions in `slots` (see `collect`).
+#[allow(clippy::indexing_slicing)]
 fn run_group(
     slots: &[Slot],
     group: &[usize],
@@ -264,7 +271,7 @@ fn run_group(
 ) {
     for &i in group {
         {
-            let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+            let mut p = progress.lock();
             if p.abandoned {
                 return;
             }
@@ -274,7 +281,7 @@ fn run_group(
         let mut out = Vec::new();
         let result = slots[i].collector.collect(&mut out).map(|()| out);
         let took = started.elapsed();
-        let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = progress.lock();
         p.current = None;
         if p.abandoned {
             // The scrape counted this run as stuck; it has returned now.
@@ -348,7 +355,7 @@ mod tests {
     impl Collector for Hanging {
         fn collect(&self, _: &mut Vec<MetricFamily>) -> Result<(), Error> {
             self.started.fetch_add(1, Ordering::SeqCst);
-            let _ = self.release.lock().unwrap().recv();
+            let _ = self.release.lock().recv();
             Ok(())
         }
     }

@@ -5,6 +5,15 @@
 //! every decision answered is recorded, `executed` rows == actions started, and actions per
 //! target <= the budget.
 
+// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_types
+)]
+
 mod common;
 
 use std::collections::{HashMap, HashSet};

@@ -7,6 +7,15 @@
 //! Payloads under `tests/fixtures/alertmanager/` were recorded from Debian's
 //! prometheus-alertmanager 0.25 posting to a capture server (see the README there).
 
+// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_types
+)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,15 @@
 //! `--web.max-requests`: scrapes beyond the limit get 503 with node_exporter's message instead of
 //! queueing, and the limit frees up when a scrape ends.
 
+// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_types
+)]
+
 mod common;
 
 use std::sync::{mpsc, Arc, Mutex};

@@ -9,7 +9,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use regex::Regex;
@@ -69,7 +71,7 @@ impl StuckMounts {
         stat: impl FnOnce() -> T,
     ) -> Guarded<T> {
         {
-            let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = self.in_flight.lock();
             match map.get_mut(mount_point) {
                 Some((_, since)) if since.elapsed() >= timeout => return Guarded::Stuck,
                 Some((count, _)) => *count += 1,
@@ -79,7 +81,7 @@ impl StuckMounts {
             }
         }
         let result = stat();
-        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.in_flight.lock();
         if let Some((count, _)) = map.get_mut(mount_point) {
             *count -= 1;
             if *count == 0 {
@@ -126,7 +128,8 @@ fn unescape(s: &str) -> String {
     while i < bytes.len() {
         // `\ooo` up to `\377` is one byte; a larger "escape" (`\777`, never written by the
         // kernel) stays as it is rather than overflowing (found by fuzz/host_files).
-        let escaped = (bytes[i] == b'\\')
+        let Some(&byte) = bytes.get(i) else { break };
+        let escaped = (byte == b'\\')
             .then(|| bytes.get(i + 1..i + 4))
             .flatten()
             .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)))
@@ -138,7 +141,7 @@ fn unescape(s: &str) -> String {
             out.push(v);
             i += 4;
         } else {
-            out.push(bytes[i]);
+            out.push(byte);
             i += 1;
         }
     }

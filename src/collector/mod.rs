@@ -271,6 +271,8 @@ impl Settings {
 
     /// Settings with node_exporter's defaults over the given paths.
     pub fn with_defaults(paths: HostPaths) -> Self {
+        // Constants, compiled by the flag defaults' tests.
+        #[allow(clippy::expect_used)]
         let re = |s: &str| Regex::new(s).expect("built-in default regexes compile");
         Self {
             paths,

@@ -14,7 +14,9 @@
 //! kept, they would grow without bound.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use procfs::process::Process;
 
@@ -179,7 +181,7 @@ impl Processes {
         boot: f64,
         users: Option<&HashMap<u32, String>>,
     ) -> Option<(String, GroupSample)> {
-        let stat = crate::proc_files::stat(&proc).ok()?;
+        let stat = crate::proc_files::stat(proc).ok()?;
         let args = if self.needs_cmdline {
             proc.cmdline().unwrap_or_default()
         } else {
@@ -237,7 +239,7 @@ impl Processes {
             .ok()
             .map(|d| d.count())
         };
-        if let (Some(fds), Ok(limits)) = (fds, crate::proc_files::limits(&proc)) {
+        if let (Some(fds), Ok(limits)) = (fds, crate::proc_files::limits(proc)) {
             let limit = limit_value(limits.max_open_files.soft_limit);
             sample.open_fds = fds as u64;
             sample.limit_fds = Some(limit);
@@ -249,7 +251,7 @@ impl Processes {
     }
 
     fn encode(&self, mut groups: HashMap<String, GroupSample>, out: &mut Vec<MetricFamily>) {
-        let mut cpu_state = self.cpu.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cpu_state = self.cpu.lock();
         if self.per_process {
             // Which entry made a name is not kept, so with a `{{.PID}}` entry every empty
             // group is forgotten, CPU history included; config-known names still show.

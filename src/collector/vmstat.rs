@@ -22,6 +22,8 @@ impl Vmstat {
     pub fn new(paths: HostPaths) -> Self {
         Self {
             paths,
+            // A constant, compiled by the unit test below.
+            #[allow(clippy::expect_used)]
             fields: Regex::new(DEFAULT_FIELDS).expect("a constant the unit test compiles"),
         }
     }

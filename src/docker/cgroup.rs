@@ -275,7 +275,10 @@ impl KernelDir {
         let mut buf = vec![0u8; 4096];
         let mut len = 0;
         loop {
-            let n = rustix::io::read(&fd, &mut buf[len..]).map_err(err)?;
+            let n = match buf.get_mut(len..) {
+                Some(rest) => rustix::io::read(&fd, rest).map_err(err)?,
+                None => 0,
+            };
             len += n;
             // The kernel's seq files fill a read as far as they can, so a short read is the
             // end; this saves the extra read that would return 0.

@@ -13,10 +13,10 @@
 //! last-day counts are kept in memory, in ten-minute buckets, so `/` costs the same at any
 //! audit size.
 
+use parking_lot::Mutex;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
@@ -209,15 +209,24 @@ impl Recent {
 
     fn add(&mut self, time: f64, outcome: Outcome, n: u64) {
         let b = Recent::bucket(time);
-        let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
         let at = self.buckets.iter().rposition(|(k, _)| *k <= b);
-        match at {
-            Some(at) if self.buckets[at].0 == b => self.buckets[at].1[i] += n,
+        let bucket = match at.and_then(|at| self.buckets.get_mut(at)) {
+            Some((k, counts)) if *k == b => counts,
             _ => {
-                let mut counts = [0; 9];
-                counts[i] = n;
-                self.buckets.insert(at.map_or(0, |a| a + 1), (b, counts));
+                let at = at.map_or(0, |a| a + 1);
+                self.buckets.insert(at, (b, [0; 9]));
+                match self.buckets.get_mut(at) {
+                    Some((_, counts)) => counts,
+                    None => return,
+                }
             }
+        };
+        if let Some(count) = Outcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .and_then(|i| bucket.get_mut(i))
+        {
+            *count += n;
         }
         let newest = self.buckets.back().map_or(b, |(k, _)| *k);
         while self
@@ -324,8 +333,8 @@ impl Audit {
         Ok(audit)
     }
 
-    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
-        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    fn recent(&self) -> parking_lot::MutexGuard<'_, Recent> {
+        self.recent.lock()
     }
 
     /// Counts decisions `f` recorded, once they are committed.
@@ -338,7 +347,7 @@ impl Audit {
 
     /// Runs `f` on the read-only connection: never in a write's way.
     fn read<T>(&self, f: impl FnOnce(&Tx) -> Result<T, AuditError>) -> Result<T, AuditError> {
-        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = self.reader.lock();
         f(&Tx {
             conn: &conn,
             path: &self.path,
@@ -346,8 +355,8 @@ impl Audit {
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    fn conn(&self) -> parking_lot::MutexGuard<'_, Connection> {
+        self.conn.lock()
     }
 
     /// Runs `f` on the log without a transaction of its own (each statement commits).
@@ -675,7 +684,7 @@ mod tests {
         a.record(&decision(100.0, "web-1", Outcome::Executed))
             .unwrap();
         // A reader in the middle of a long read: a write still goes through.
-        let reading = a.reader.lock().unwrap();
+        let reading = a.reader.lock();
         let (tx, rx) = std::sync::mpsc::channel();
         let writer = std::sync::Arc::clone(&a);
         std::thread::spawn(move || {

@@ -162,10 +162,11 @@ impl Credentials {
         let Some(value) = authorization else {
             return false;
         };
-        let Some(space) = value.iter().position(|&b| b == b' ') else {
+        let mut parts = value.splitn(2, |&b| b == b' ');
+        let (Some(scheme), Some(rest)) = (parts.next(), parts.next()) else {
             return false;
         };
-        let (scheme, rest) = (&value[..space], value[space + 1..].trim_ascii());
+        let rest = rest.trim_ascii();
         if scheme.eq_ignore_ascii_case(b"bearer") {
             return self
                 .bearer

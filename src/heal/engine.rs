@@ -16,7 +16,9 @@
 //! in the log and count against the budget.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use bollard::errors::Error as BollardError;
@@ -122,10 +124,6 @@ fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The world as the live healer sees it: Docker's snapshot and the in-flight actions.
@@ -266,7 +264,7 @@ impl Healer {
             .await
             .unwrap_or_else(|e| Err(Reject::Internal(format!("the decision task failed: {e}"))));
         if let Err(Reject::Audit(e)) = &result {
-            lock(&self.counters).audit_errors += 1;
+            self.counters.lock().audit_errors += 1;
             tracing::error!(error = %e, "heal: the audit log cannot be written; the notification is refused and nothing is done");
         }
         result
@@ -306,13 +304,16 @@ impl Healer {
             let Some(rule) = rules.iter().find(|r| r.name == p.rule).cloned() else {
                 continue;
             };
-            let cancel = lock(&self.pending)
+            let cancel = self.pending.lock()
                 .get(&(p.rule.clone(), p.target.clone()))
                 .map(|e| Arc::clone(&e.cancel))
                 .unwrap_or_default();
+            let Some(alert) = n.alerts.get(p.alert).cloned() else {
+                continue;
+            };
             let job = Job {
                 rule,
-                alert: n.alerts[p.alert].clone(),
+                alert,
                 target: p.target.clone(),
                 container_id: p.container_id.clone(),
                 cancel,
@@ -348,7 +349,7 @@ impl Healer {
         let time = now();
         let mut registered = Vec::new();
         let result = self.audit.transaction(|tx| {
-            let mut pending = lock(&self.pending);
+            let mut pending = self.pending.lock();
             // A resolution first cancels the waiting retries of its alert.
             for alert in n
                 .alerts
@@ -410,7 +411,7 @@ impl Healer {
         });
         match result {
             Ok((plans, slots)) => {
-                let mut c = lock(&self.counters);
+                let mut c = self.counters.lock();
                 for p in &plans {
                     *c.decisions
                         .entry((p.rule.clone(), p.action, p.outcome.as_str()))
@@ -420,7 +421,7 @@ impl Healer {
             }
             Err(e) => {
                 // The commit failed after the registrations: undo them.
-                let mut pending = lock(&self.pending);
+                let mut pending = self.pending.lock();
                 for key in registered {
                     pending.remove(&key);
                 }
@@ -450,7 +451,7 @@ impl Healer {
             detail,
         };
         {
-            let mut c = lock(&self.counters);
+            let mut c = self.counters.lock();
             *c.decisions
                 .entry((
                     decision.rule.clone(),
@@ -471,7 +472,7 @@ impl Healer {
             Ok(Err(e)) => e.to_string(),
             Err(e) => format!("hale bug: the audit task failed: {e}"),
         };
-        lock(&self.counters).audit_errors += 1;
+        self.counters.lock().audit_errors += 1;
         tracing::error!(error, rule = %job.rule.name, target = %job.target,
             result = outcome.as_str(), "heal: a decision could not be recorded");
         false
@@ -583,11 +584,11 @@ impl Healer {
                 break;
             }
         }
-        lock(&self.pending).remove(&(job.rule.name.clone(), job.target.clone()));
+        self.pending.lock().remove(&(job.rule.name.clone(), job.target.clone()));
     }
 
     fn target_lock(&self, target: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut targets = lock(&self.targets);
+        let mut targets = self.targets.lock();
         // Forget locks nobody holds, so the map stays as small as the work in flight.
         targets.retain(|_, l| Arc::strong_count(l) > 1);
         Arc::clone(targets.entry(target.to_string()).or_default())
@@ -898,7 +899,7 @@ impl Healer {
 
     /// Counts one webhook answer for `hale_heal_webhook_requests_total{code}`.
     pub fn count_webhook(&self, code: u16) {
-        *lock(&self.counters).webhook.entry(code).or_insert(0) += 1;
+        *self.counters.lock().webhook.entry(code).or_insert(0) += 1;
     }
 
     /// The healing metric families.
@@ -906,7 +907,7 @@ impl Healer {
         use crate::metric::{MetricFamily, Unit};
         let since = now() - self.config.budget.window.as_secs_f64();
         let given_up = self.audit.given_up(since)?;
-        let c = lock(&self.counters);
+        let c = self.counters.lock();
         let mut decisions = MetricFamily::counter(
             "hale_heal_decisions",
             None,
@@ -981,7 +982,7 @@ impl Healer {
 }
 
 fn lock_observe(counters: &Mutex<Counters>, action: &'static str, seconds: f64) {
-    lock(counters)
+    counters.lock()
         .durations
         .entry(action)
         .or_insert_with(|| crate::metric::Histogram::new(&DURATION_BUCKETS))

@@ -112,7 +112,7 @@ async fn capture(mut pipe: impl AsyncRead + Unpin) -> (Vec<u8>, bool) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let room = OUTPUT_LIMIT.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
+                kept.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
                 truncated |= n > room;
             }
         }

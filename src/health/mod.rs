@@ -12,7 +12,9 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -308,12 +310,12 @@ impl Health {
 
     /// The latest report.
     pub fn report(&self) -> Arc<Report> {
-        Arc::clone(&self.report.lock().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.report.lock())
     }
 
     /// The probes' last outcomes, by name, in config order.
     pub fn probe_results(&self) -> ProbeResults {
-        let results = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+        let results = self.probes.lock();
         self.config
             .probes
             .iter()
@@ -458,7 +460,7 @@ impl Health {
         (full, summary): (Bytes, Bytes),
     ) {
         let ready = self.render_ready(sampled, &checks);
-        *self.report.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(Report {
+        *self.report.lock() = Arc::new(Report {
             sampled,
             status,
             checks,
@@ -477,10 +479,7 @@ impl Health {
             if let Some(e) = &outcome.error {
                 tracing::debug!(probe = p.name, error = e, "probe failed");
             }
-            self.probes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(p.name.clone(), outcome);
+            self.probes.lock().insert(p.name.clone(), outcome);
         }
     }
 
@@ -547,7 +546,7 @@ impl Health {
     }
 
     fn probe_checks(&self) -> Vec<Check> {
-        let results = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+        let results = self.probes.lock();
         self.config
             .probes
             .iter()

@@ -2,10 +2,10 @@
 //! webhook requests per second, and failed authentications per minute, after which the client
 //! gets 429 without its credentials being checked until its quota refills.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -116,7 +116,7 @@ impl Limiters {
     /// to retry.
     pub fn blocked(&self, ip: IpAddr) -> Option<Duration> {
         let ip = client_key(ip);
-        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        let mut blocked = self.blocked.lock();
         let until = *blocked.get(&ip)?;
         let now = Instant::now();
         if now < until {
@@ -133,10 +133,7 @@ impl Limiters {
         let ip = client_key(ip);
         if let Err(not_until) = l.check_key(&ip) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            self.blocked
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(ip, Instant::now() + wait);
+            self.blocked.lock().insert(ip, Instant::now() + wait);
         }
     }
 
@@ -147,10 +144,7 @@ impl Limiters {
             l.shrink_to_fit();
         }
         let now = Instant::now();
-        self.blocked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, until| *until > now);
+        self.blocked.lock().retain(|_, until| *until > now);
     }
 }
 

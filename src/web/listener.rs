@@ -10,7 +10,9 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use axum::Router;
@@ -74,7 +76,7 @@ impl PerClient {
     /// Counts a new connection of `ip`, or `None` when the client already holds its share.
     fn enter(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
         let key = super::limits::client_key(ip);
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held.lock();
         let n = held.entry(key).or_insert(0);
         if *n >= self.max {
             return None;
@@ -89,7 +91,7 @@ impl PerClient {
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
-        let mut held = self.clients.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.clients.held.lock();
         if let Some(n) = held.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {

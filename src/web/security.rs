@@ -4,7 +4,9 @@
 //! as with Prometheus' own config reloads.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderName, HeaderValue};
@@ -121,7 +123,7 @@ impl Web {
 
     /// The settings in force.
     pub fn current(&self) -> Arc<Security> {
-        Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
+        Arc::clone(&self.current.read())
     }
 
     /// Whether the listener speaks TLS (fixed at start: a reload cannot turn it on or off).
@@ -134,7 +136,7 @@ impl Web {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        *self.stamp.lock().unwrap_or_else(|p| p.into_inner()) = stamp(path);
+        *self.stamp.lock() = stamp(path);
         let result = WebConfigFile::load(path).and_then(|file| {
             let err = |message: String| WebConfigError {
                 path: path.display().to_string(),
@@ -149,7 +151,7 @@ impl Web {
             Ok(next)
         });
         let next = result?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        *self.current.write() = Arc::new(next);
         Ok(())
     }
 
@@ -157,7 +159,7 @@ impl Web {
         let Some(path) = &self.path else {
             return false;
         };
-        stamp(path) != *self.stamp.lock().unwrap_or_else(|p| p.into_inner())
+        stamp(path) != *self.stamp.lock()
     }
 
     /// Reloads on SIGHUP and when the file changes; prunes the rate limiters. Runs for ever.

@@ -7,7 +7,9 @@
 //! the same cost so that the answer takes as long as for a known user with a wrong password.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
 
 use base64::Engine;
 use serde::Deserialize;
@@ -116,11 +118,7 @@ impl Users {
             return Some(Identity::Anonymous);
         };
         let key = self.key(&user, &password);
-        self.verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&key)
-            .then(|| self.user(user))
+        self.verified.lock().contains(&key).then(|| self.user(user))
     }
 
     /// Checks a request's `Authorization` header. Blocking: bcrypt runs here on a cache miss.
@@ -137,7 +135,7 @@ impl Users {
         if !(bcrypt::verify(&password, target).unwrap_or(false) && hash.is_some()) {
             return Identity::Invalid;
         }
-        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.verified.lock();
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
