@@ -172,11 +172,23 @@ impl Decision {
 
 /// A failure of the audit database.
 #[derive(Debug, thiserror::Error)]
-#[error("audit log {path}: {source}")]
-pub struct AuditError {
-    pub path: String,
-    #[source]
-    pub source: rusqlite::Error,
+pub enum AuditError {
+    #[error("audit log {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The schema could not be brought to this hale's version (or the file is from a newer one).
+    #[error("audit log {path}: schema: {source}")]
+    Schema {
+        path: String,
+        #[source]
+        source: rusqlite_migration::Error,
+    },
+    /// A blocking task holding an audit operation panicked or was cancelled: a bug.
+    #[error("hale bug: an audit task failed: {0}")]
+    Task(String),
 }
 
 /// The audit log.
@@ -251,7 +263,14 @@ impl Recent {
     }
 }
 
-const SCHEMA: &str = "
+/// The schema's versions, in `PRAGMA user_version`. Version 1 is the schema hale had before it
+/// was versioned; its statements are idempotent, so a log made then (user_version 0) becomes
+/// version 1 unchanged. A later change is a new `M::up` at the end, never an edit of one here.
+fn migrations() -> rusqlite_migration::Migrations<'static> {
+    rusqlite_migration::Migrations::new(vec![rusqlite_migration::M::up(SCHEMA_V1)])
+}
+
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS decisions (
     id          INTEGER PRIMARY KEY,
     time        REAL NOT NULL,
@@ -277,18 +296,23 @@ impl Audit {
     /// Opens (creating if needed) the log at `path`.
     pub fn open(path: &Path) -> Result<Audit, AuditError> {
         let name = path.display().to_string();
-        let err = |source| AuditError {
+        let err = |source| AuditError::Sqlite {
             path: name.clone(),
             source,
         };
-        let conn = Connection::open(path).map_err(err)?;
+        let mut conn = Connection::open(path).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|source| AuditError::Schema {
+                path: name.clone(),
+                source,
+            })?;
         let reader = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -381,7 +405,7 @@ impl Audit {
         f: impl FnOnce(&Tx) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut conn = self.conn();
-        let err = |source| AuditError {
+        let err = |source| AuditError::Sqlite {
             path: self.path.clone(),
             source,
         };
@@ -516,7 +540,7 @@ pub struct Tx<'a> {
 
 impl Tx<'_> {
     fn err(&self, source: rusqlite::Error) -> AuditError {
-        AuditError {
+        AuditError::Sqlite {
             path: self.path.to_string(),
             source,
         }
@@ -675,6 +699,53 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+
+    /// Issue 12.7: a log made before the schema had versions opens, keeps its rows, and is
+    /// version 1 after; one from a newer hale is refused with a clear error.
+    #[test]
+    fn a_log_from_before_versioning_opens_and_one_from_a_newer_hale_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA_V1).unwrap();
+            old.execute(
+                "INSERT INTO decisions (time, rule, alertname, fingerprint, target, action, outcome)
+                 VALUES (1.0, 'r', 'A', 'f', 't', 'restart', 'executed')",
+                [],
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO idempotency (key, time) VALUES ('r|f@1', 1.0)",
+                [],
+            )
+            .unwrap();
+        }
+        let a = Audit::open(&path).unwrap();
+        assert_eq!(a.events(&Filter::default()).unwrap().len(), 1);
+        assert!(!a.claim("r|f@1", 2.0).unwrap(), "its keys are kept");
+        let version: i64 = a
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 1);
+        drop(a);
+
+        let newer = dir.path().join("newer.db");
+        Connection::open(&newer)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = Audit::open(&newer)
+            .err()
+            .expect("a log from a newer hale is refused");
+        assert!(matches!(err, AuditError::Schema { .. }), "{err}");
+    }
+
     /// Issue 13.10: the landing page's counts came from a scan of the last day on the writer's
     /// connection, so four clients on `/` pushed webhook latency from 1 ms to 0.6 s.
     #[test]
@@ -755,10 +826,7 @@ mod tests {
             }
             let rolled_back = a.transaction(|tx| {
                 tx.record(&decision(now, "web-1", Outcome::Executed))?;
-                Err::<(), _>(AuditError {
-                    path: String::new(),
-                    source: rusqlite::Error::InvalidQuery,
-                })
+                Err::<(), _>(AuditError::Task("the test rolls back".into()))
             });
             assert!(rolled_back.is_err());
             // 30 decisions 50 minutes apart: 29 within the last day.

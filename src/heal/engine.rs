@@ -168,10 +168,7 @@ pub struct Overview {
 
 /// A blocking audit task that panicked or was cancelled: a bug, reported as an audit error.
 fn task_failed(e: tokio::task::JoinError) -> AuditError {
-    AuditError {
-        path: format!("hale bug: audit task failed: {e}"),
-        source: rusqlite::Error::InvalidQuery,
-    }
+    AuditError::Task(e.to_string())
 }
 
 impl Healer {
@@ -304,7 +301,9 @@ impl Healer {
             let Some(rule) = rules.iter().find(|r| r.name == p.rule).cloned() else {
                 continue;
             };
-            let cancel = self.pending.lock()
+            let cancel = self
+                .pending
+                .lock()
                 .get(&(p.rule.clone(), p.target.clone()))
                 .map(|e| Arc::clone(&e.cancel))
                 .unwrap_or_default();
@@ -584,7 +583,9 @@ impl Healer {
                 break;
             }
         }
-        self.pending.lock().remove(&(job.rule.name.clone(), job.target.clone()));
+        self.pending
+            .lock()
+            .remove(&(job.rule.name.clone(), job.target.clone()));
     }
 
     fn target_lock(&self, target: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -982,7 +983,8 @@ impl Healer {
 }
 
 fn lock_observe(counters: &Mutex<Counters>, action: &'static str, seconds: f64) {
-    counters.lock()
+    counters
+        .lock()
         .durations
         .entry(action)
         .or_insert_with(|| crate::metric::Histogram::new(&DURATION_BUCKETS))
