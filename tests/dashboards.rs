@@ -302,7 +302,7 @@ heal:
                 }
                 let empty = answer["data"]["result"]
                     .as_array()
-                    .map_or(true, |r| r.is_empty());
+                    .is_none_or(|r| r.is_empty());
                 if empty {
                     match MAY_BE_EMPTY
                         .iter()

@@ -143,7 +143,7 @@ pub fn results(r: &Reply) -> Vec<String> {
 pub fn count(events: &[Value], result: &str, target: Option<&str>) -> usize {
     events
         .iter()
-        .filter(|e| e["result"] == result && target.map_or(true, |t| e["target"] == t))
+        .filter(|e| e["result"] == result && target.is_none_or(|t| e["target"] == t))
         .count()
 }
 
