@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::exposition::{self, Format};
 use crate::scrape::Scraper;
+use crate::web::error::ApiError;
 use crate::web::users::{Identity, Role};
 
 /// Shared state of the HTTP handlers.
@@ -83,21 +84,37 @@ pub struct BindError {
 
 /// The router with every endpoint.
 pub fn app(state: Arc<AppState>) -> Router {
+    use crate::web::guard::{guard, Need};
     let telemetry_path = state.telemetry_path.clone();
+    // Every route names what it asks of the caller; the guard enforces it.
+    let needs =
+        |need: Need| axum::middleware::from_fn_with_state((Arc::clone(&state), need), guard);
+    let metrics_role = Need::Role(Role::Metrics);
     Router::new()
-        .route("/", get(landing))
-        .route(&telemetry_path, get(metrics))
-        .route("/health", get(health))
-        .route("/health/live", get(health_live))
-        .route("/health/ready", get(health_ready))
-        .route("/webhook/alertmanager", post(webhook))
-        .route("/heal/events", get(heal_events))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            crate::web::guard::guard,
-        ))
+        .route("/", get(landing).layer(needs(metrics_role)))
+        .route(&telemetry_path, get(metrics).layer(needs(metrics_role)))
+        .route("/health", get(health).layer(needs(Need::Health)))
+        .route("/health/live", get(health_live).layer(needs(Need::Probe)))
+        .route("/health/ready", get(health_ready).layer(needs(Need::Probe)))
+        .route(
+            "/webhook/alertmanager",
+            post(webhook).layer(needs(Need::Webhook)),
+        )
+        .route(
+            "/heal/events",
+            get(heal_events).layer(needs(Need::Role(Role::Events))),
+        )
+        .fallback_service(
+            axum::routing::any(not_found)
+                .layer(needs(metrics_role))
+                .with_state(Arc::clone(&state)),
+        )
         .layer(axum::middleware::from_fn(catch_panic))
         .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
 }
 
 /// The request boundary: a bug that panics while one request is served answers that request
@@ -122,35 +139,29 @@ pub async fn catch_panic(req: axum::extract::Request, next: axum::middleware::Ne
                 panic = what,
                 "hale bug: a request panicked; it got 500"
             );
-            json_error(
+            ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal error (see hale's log)",
             )
+            .into_response()
         }
     }
 }
 
-/// A JSON error answer: `{"error": "..."}`.
-fn json_error(code: StatusCode, message: impl std::fmt::Display) -> Response {
-    let body = serde_json::json!({ "error": message.to_string() }).to_string();
-    (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// The healer and the caller's right to use it, or the answer refusing them (boxed: a
-/// `Response` is large, and this is the rare path).
+/// The healer and the caller's right to use it: a web user with `role`, or (kept apart from
+/// users) the webhook's credentials.
 fn authorized<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
     identity: Option<&Identity>,
     role: Role,
-) -> Result<&'a Arc<crate::heal::Healer>, Box<Response>> {
+) -> Result<&'a Arc<crate::heal::Healer>, ApiError> {
     let Some(healer) = &state.healer else {
-        return Err(Box::new(json_error(
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "healing is not configured: add heal rules or enable heal.autoheal in the config file",
-        )));
+        ));
     };
-    // A web user with the role, or (kept separate from users) the webhook's credentials.
     if identity.is_some_and(|i| i.has(role)) {
         return Ok(healer);
     }
@@ -158,100 +169,95 @@ fn authorized<'a>(
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
     if !healer.credentials().allows(auth) {
-        let mut r = json_error(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"hale\", Basic realm=\"hale\""),
-        );
-        return Err(Box::new(r));
+        return Err(ApiError::unauthorized(
+            "missing or wrong credentials",
+            "Bearer realm=\"hale\", Basic realm=\"hale\"",
+        ));
     }
     Ok(healer)
 }
 
 async fn webhook(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
-    let response = webhook_answer(&state, request).await;
+    let response = webhook_answer(&state, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
     if let Some(healer) = &state.healer {
         healer.count_webhook(response.status().as_u16());
     }
     response
 }
 
-async fn webhook_answer(state: &Arc<AppState>, request: axum::extract::Request) -> Response {
+/// How long Alertmanager should wait before it retries a webhook hale could not take.
+const RETRY: Duration = Duration::from_secs(10);
+
+async fn webhook_answer(
+    state: &Arc<AppState>,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
     use crate::heal::engine::Reject;
     use crate::heal::payload::DecodeError;
     let identity = request.extensions().get::<Identity>().cloned();
-    let healer = match authorized(state, request.headers(), identity.as_ref(), Role::Heal) {
-        Ok(h) => Arc::clone(h),
-        Err(r) => return *r,
-    };
+    let healer = Arc::clone(authorized(
+        state,
+        request.headers(),
+        identity.as_ref(),
+        Role::Heal,
+    )?);
     let limit = healer.max_body_bytes();
-    let body = match axum::body::to_bytes(request.into_body(), limit).await {
-        Ok(b) => b,
-        Err(e) => {
+    let body = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|e| {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            return if too_large {
-                json_error(
+            if too_large {
+                ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("the body is larger than heal.max_body_bytes ({limit} bytes)"),
                 )
             } else {
-                json_error(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
-            };
+                ApiError::new(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
+            }
+        })?;
+    let plans = healer.receive(&body).await.map_err(|e| match e {
+        Reject::Decode(e @ DecodeError::Syntax(_)) => {
+            ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
         }
-    };
-    match healer.receive(&body).await {
-        Ok(plans) => {
-            let decisions: Vec<serde_json::Value> = plans
-                .iter()
-                .map(|p| {
-                    serde_json::json!({
-                        "rule": p.rule,
-                        "alertname": p.alertname,
-                        "fingerprint": p.fingerprint,
-                        "target": p.target,
-                        "action": p.action,
-                        "result": p.outcome.as_str(),
-                        "detail": p.detail,
-                    })
-                })
-                .collect();
-            let body = serde_json::json!({ "status": "accepted", "decisions": decisions });
-            (
-                StatusCode::ACCEPTED,
-                [(header::CONTENT_TYPE, "application/json")],
-                body.to_string(),
-            )
-                .into_response()
+        Reject::Decode(e @ DecodeError::Invalid(_)) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
         }
-        Err(Reject::Decode(e @ DecodeError::Syntax(_))) => json_error(StatusCode::BAD_REQUEST, e),
-        Err(Reject::Decode(e @ DecodeError::Invalid(_))) => {
-            json_error(StatusCode::UNPROCESSABLE_ENTITY, e)
-        }
-        Err(e @ (Reject::QueueFull(_) | Reject::DockerDown(_))) => {
-            let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, e);
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
-            r
+        e @ (Reject::QueueFull(_) | Reject::DockerDown(_)) => {
+            ApiError::unavailable(e.to_string(), RETRY)
         }
         // The detail (a path, SQLite's words) is in the log; the client learns what to do.
-        Err(Reject::Audit(_)) => {
-            let mut r = json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the audit log cannot be written, so nothing was recorded or done; retry later",
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
-            r
+        Reject::Audit(_) => ApiError::unavailable(
+            "the audit log cannot be written, so nothing was recorded or done; retry later",
+            RETRY,
+        ),
+        e @ Reject::Internal(_) => {
+            ApiError::internal(e, "internal error; nothing was done (see hale's log)")
         }
-        Err(e @ Reject::Internal(_)) => {
-            tracing::error!(error = %e, "heal: the webhook failed");
-            json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error; nothing was done (see hale's log)",
-            )
-        }
-    }
+    })?;
+    let decisions: Vec<serde_json::Value> = plans
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "rule": p.rule,
+                "alertname": p.alertname,
+                "fingerprint": p.fingerprint,
+                "target": p.target,
+                "action": p.action,
+                "result": p.outcome.as_str(),
+                "detail": p.detail,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({ "status": "accepted", "decisions": decisions });
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response())
 }
 
 async fn heal_events(
@@ -259,39 +265,32 @@ async fn heal_events(
     headers: HeaderMap,
     identity: Option<axum::Extension<Identity>>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
-) -> Response {
+) -> Result<Response, ApiError> {
     let identity = identity.map(|axum::Extension(i)| i);
-    let healer = match authorized(&state, &headers, identity.as_ref(), Role::Events) {
-        Ok(h) => Arc::clone(h),
-        Err(r) => return *r,
-    };
-    let filter = match crate::heal::audit::Filter::from_query(query.as_deref().unwrap_or("")) {
-        Ok(f) => f,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
-    };
-    match healer.events(filter).await {
-        Ok(events) => {
-            let events: Vec<serde_json::Value> = events.iter().map(|d| d.to_json()).collect();
+    let healer = Arc::clone(authorized(
+        &state,
+        &headers,
+        identity.as_ref(),
+        Role::Events,
+    )?);
+    let filter = crate::heal::audit::Filter::from_query(query.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    let events = healer
+        .events(filter)
+        .await
+        .map_err(|e| ApiError::internal(e, "the audit log could not be read (see hale's log)"))?;
+    let events: Vec<serde_json::Value> = events.iter().map(|d| d.to_json()).collect();
+    Ok((
+        [
             (
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    ),
-                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                ],
-                serde_json::json!({ "events": events }).to_string(),
-            )
-                .into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "heal: reading the audit log failed");
-            json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the audit log could not be read (see hale's log)",
-            )
-        }
-    }
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        serde_json::json!({ "events": events }).to_string(),
+    )
+        .into_response())
 }
 
 /// A draft-06 health document: its media type, no caching (it is a live status), and 503 for

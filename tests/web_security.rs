@@ -422,6 +422,9 @@ fn slow_clients_lose_their_connection_and_limits_answer() {
         "--web.read-header-timeout=1s",
         "--web.request-timeout=2s",
         "--web.max-connections=2",
+        // All three clients are 127.0.0.1: give it every slot, to test the header timeout
+        // alone (tests/hostile.rs covers the per-client cap).
+        "--web.max-connections-per-client=2",
         "--web.max-header-bytes=8192",
     ]);
     // Two slow clients take every connection slot; a third request waits for a slot, and gets

@@ -4,13 +4,14 @@
 //! Alertmanager retries a 5xx but drops a 4xx, 429 included); and, when the web config has
 //! users, a request without a user holding the endpoint's role (401 without valid credentials,
 //! 403 without the role). It then runs the handler within `--web.request-timeout` (408 past
-//! it; 503 with `Retry-After` on the webhook, which Alertmanager retries), adds the web config's response headers, and counts a 401 as a failed authentication
-//! of the client.
+//! it; 503 with `Retry-After` on the webhook, which Alertmanager retries), adds the web config's
+//! response headers, and counts a 401 as a failed authentication of the client.
 //!
-//! Which role an endpoint needs: `/health`, `/health/live` and `/health/ready` are public (the
-//! details of `/health` need `metrics`, or `health.details_token_file`'s token); the webhook
-//! takes `heal` users or `heal.auth`'s credentials (checked by its handler); `/heal/events`
-//! needs `events`; everything else (`/`, the metrics path, unknown paths) needs `metrics`.
+//! Each route says what it needs ([`Need`], attached in [`crate::server::app`]):
+//! `/health`, `/health/live` and `/health/ready` are public (the details of `/health` need
+//! `metrics`, or `health.details_token_file`'s token); the webhook takes `heal` users or
+//! `heal.auth`'s credentials (checked by its handler); `/heal/events` needs `events`; `/`, the
+//! metrics path and unknown paths need `metrics`.
 //! Without `basic_auth_users` nobody is asked for a user: the endpoints are as open as
 //! node_exporter's, and healing's endpoints keep `heal.auth`.
 
@@ -19,66 +20,47 @@ use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
+
+/// The challenge of a 401 for a web user.
+const BASIC: &str = "Basic realm=\"hale\"";
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::error::ApiError;
 use super::listener::Peer;
 use super::users::{Identity, Role};
 use crate::server::AppState;
 
-/// What an endpoint asks of the caller.
+/// What an endpoint asks of the caller; each route in [`crate::server::app`] names its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Need {
+pub enum Need {
     /// `/health/live`, `/health/ready`: nothing is asked, nothing is checked.
     Probe,
     /// `/health`: public, but a user with the `metrics` role sees the details.
     Health,
+    /// The webhook: a user with the `heal` role, or `heal.auth`'s credentials (its handler).
     Webhook,
+    /// A user holding the role, when the web config has users.
     Role(Role),
 }
 
-fn need(path: &str) -> Need {
-    match path {
-        "/health/live" | "/health/ready" => Need::Probe,
-        "/health" => Need::Health,
-        "/webhook/alertmanager" => Need::Webhook,
-        "/heal/events" => Need::Role(Role::Events),
-        _ => Need::Role(Role::Metrics),
-    }
-}
-
-fn refuse(code: StatusCode, message: &str, retry_after: Option<Duration>) -> Response {
-    let body = serde_json::json!({ "error": message }).to_string();
-    let mut r = (code, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    if let Some(wait) = retry_after {
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-    }
-    if code == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"hale\""),
-        );
-    }
-    r
-}
-
-/// The middleware (see the module doc).
-pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+/// The middleware (see the module doc), for a route that asks `need`.
+pub async fn guard(
+    State((state, need)): State<(Arc<AppState>, Need)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let peer = req.extensions().get::<Peer>().copied();
     let ip = peer.map(|p| p.addr.ip());
     let security = state.web.current();
     let limiters = &state.web.limiters;
     if peer.is_some_and(|p| !p.cert_allowed) {
-        return refuse(
+        return ApiError::new(
             StatusCode::FORBIDDEN,
             "the client certificate is not among client_allowed_sans",
-            None,
-        );
+        )
+        .into_response();
     }
-    let need = need(req.uri().path());
     // A client blocked for failing authentication is refused where credentials are asked for,
     // not on open endpoints: a Prometheus sharing an address with a misconfigured Alertmanager
     // keeps scraping.
@@ -96,20 +78,18 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
             } else {
                 StatusCode::TOO_MANY_REQUESTS
             };
-            return refuse(
-                code,
-                "too many failed authentications from this address",
-                Some(wait),
-            );
+            return ApiError::new(code, "too many failed authentications from this address")
+                .retry_after(wait)
+                .into_response();
         }
     }
     if need == Need::Webhook {
         if let Some(Err(wait)) = ip.map(|ip| limiters.webhook(ip)) {
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return ApiError::unavailable(
                 "webhook rate limit for this address (web.rate_limit.webhook); retry later",
-                Some(wait),
-            );
+                wait,
+            )
+            .into_response();
         }
     }
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
@@ -148,17 +128,17 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
         if let Need::Role(role) = need {
             match &identity {
                 Identity::Anonymous => {
-                    return refuse(StatusCode::UNAUTHORIZED, "credentials required", None)
+                    return ApiError::unauthorized("credentials required", BASIC).into_response()
                 }
                 Identity::Invalid => {
-                    return refuse(StatusCode::UNAUTHORIZED, "wrong credentials", None);
+                    return ApiError::unauthorized("wrong credentials", BASIC).into_response();
                 }
                 Identity::User(_, _) if !identity.has(role) => {
-                    return refuse(
+                    return ApiError::new(
                         StatusCode::FORBIDDEN,
-                        &format!("this user does not hold the {} role", role.as_str()),
-                        None,
+                        format!("this user does not hold the {} role", role.as_str()),
                     )
+                    .into_response()
                 }
                 Identity::User(_, _) => {}
             }
@@ -170,16 +150,16 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
         // On the webhook, 503: Alertmanager does not retry a 408. A decision that was being
         // written when the timeout fired still completes with its action queued (the healer
         // owns that task), so the retry finds it and is a duplicate, never a lost action.
-        Err(_) if need == Need::Webhook => refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
+        Err(_) if need == Need::Webhook => ApiError::unavailable(
             "the webhook could not be judged within --web.request-timeout; retry later",
-            Some(Duration::from_secs(10)),
-        ),
-        Err(_) => refuse(
+            Duration::from_secs(10),
+        )
+        .into_response(),
+        Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "the request took longer than --web.request-timeout",
-            None,
-        ),
+        )
+        .into_response(),
     };
     // A handler's 401 with credentials given (the webhook's token, /heal/events) is a failure.
     if response.status() == StatusCode::UNAUTHORIZED && authorization.is_some() {

@@ -4,6 +4,7 @@
 //! and the listener that enforces connection, header and request limits.
 
 pub mod config;
+pub mod error;
 pub mod guard;
 pub mod limits;
 pub mod listener;
