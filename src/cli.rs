@@ -184,8 +184,6 @@ pub enum OptionsError {
     Path(#[from] crate::paths::PathError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("health.details_token_file {path}: {reason}")]
-    TokenFile { path: PathBuf, reason: String },
     #[error("--{flag}: {reason}")]
     Limit { flag: &'static str, reason: String },
     #[error(
@@ -311,19 +309,6 @@ impl Options {
             return Err(OptionsError::TelemetryPath(cli.telemetry_path.clone()));
         }
         let paths = HostPaths::new(cli.procfs.clone(), cli.sysfs.clone(), cli.rootfs.clone())?;
-        // A token file that cannot be read would silently hide /health's details from everyone.
-        if let Some(path) = &config.health.details_token_file {
-            let token = std::fs::read_to_string(path).map_err(|e| OptionsError::TokenFile {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            if token.trim().is_empty() {
-                return Err(OptionsError::TokenFile {
-                    path: path.clone(),
-                    reason: "the file is empty".into(),
-                });
-            }
-        }
         let settings = Settings {
             paths,
             mount_points_exclude: regex(

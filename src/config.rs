@@ -66,17 +66,20 @@ impl Config {
         {
             return Ok(Config::default());
         }
-        let config = serde_saphyr::from_str::<Config>(text).map_err(|e| ConfigError::Invalid {
+        let invalid = |message: String| ConfigError::Invalid {
             path: origin.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        config
-            .heal
-            .validate()
-            .map_err(|message| ConfigError::Invalid {
-                path: origin.to_path_buf(),
-                message,
-            })?;
+            message,
+        };
+        let mut config =
+            serde_saphyr::from_str::<Config>(text).map_err(|e| invalid(e.to_string()))?;
+        // What serde cannot check, and every secret file, read here once: serve and
+        // check-config then work from the same validated config.
+        config.heal.validate().map_err(invalid)?;
+        if let Some(path) = &config.health.details_token_file {
+            let token = crate::secret::Secret::from_file(path)
+                .map_err(|reason| invalid(format!("health.details_token_file {reason}")))?;
+            config.health.details_token = Some(token);
+        }
         Ok(config)
     }
 }

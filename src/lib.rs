@@ -18,6 +18,7 @@ pub mod paths;
 pub mod proc_files;
 pub mod process_match;
 pub mod scrape;
+pub mod secret;
 pub mod server;
 pub mod shared;
 pub mod web;

@@ -179,7 +179,12 @@ impl Healer {
         watcher: Option<Arc<Watcher>>,
         docker_host: &str,
     ) -> Result<Arc<Healer>, StartError> {
-        let credentials = config.auth.resolve().map_err(StartError::Config)?;
+        // Read once, by the config loader (HealConfig::validate).
+        let credentials = config.credentials.clone().ok_or_else(|| {
+            StartError::Config(
+                "heal.auth was not validated: load the config with Config::load".into(),
+            )
+        })?;
         if let Some(dir) = config
             .audit
             .path

@@ -112,6 +112,10 @@ pub struct HealConfig {
     pub audit: AuditConfig,
     pub autoheal: AutohealConfig,
     pub rules: Vec<Rule>,
+    /// `auth` with its secret files read: filled once by [`HealConfig::validate`], so serve
+    /// and `check-config` read the same secrets, and read them once.
+    #[serde(skip)]
+    pub credentials: Option<super::auth::Credentials>,
 }
 
 impl Default for HealConfig {
@@ -134,6 +138,7 @@ impl Default for HealConfig {
             audit: AuditConfig::default(),
             autoheal: AutohealConfig::default(),
             rules: Vec::new(),
+            credentials: None,
         }
     }
 }
@@ -145,8 +150,8 @@ impl HealConfig {
     }
 
     /// Checks what serde cannot: unique rule names, a budget of at least one attempt, and
-    /// credentials when healing is on (reading the secret files).
-    pub fn validate(&self) -> Result<(), String> {
+    /// credentials when healing is on, which it reads from their files and keeps.
+    pub fn validate(&mut self) -> Result<(), String> {
         let mut names = std::collections::HashSet::new();
         for r in &self.rules {
             if !names.insert(r.name.as_str()) {
@@ -163,7 +168,7 @@ impl HealConfig {
             return Err("heal.backoff: initial is longer than max".into());
         }
         if self.enabled() {
-            self.auth.resolve()?;
+            self.credentials = Some(self.auth.resolve()?);
         }
         Ok(())
     }

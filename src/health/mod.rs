@@ -159,6 +159,9 @@ pub struct HealthConfig {
     pub show_details: bool,
     /// A file holding the bearer token that unlocks details when `show_details` is false.
     pub details_token_file: Option<PathBuf>,
+    /// The token in `details_token_file`, read once when the config is loaded.
+    #[serde(skip)]
+    pub details_token: Option<crate::secret::Secret>,
     pub cpu: Threshold,
     pub memory: Threshold,
     pub swap: Threshold,
@@ -178,6 +181,7 @@ impl Default for HealthConfig {
             description: None,
             show_details: true,
             details_token_file: None,
+            details_token: None,
             cpu: Threshold::new(85.0, 95.0, false),
             memory: Threshold::new(85.0, 95.0, true),
             swap: Threshold::new(50.0, 90.0, false),
@@ -230,7 +234,7 @@ pub struct Health {
     config: HealthConfig,
     service_id: String,
     description: String,
-    token: Option<String>,
+    token: Option<crate::secret::Secret>,
     report: Mutex<Arc<Report>>,
     probes: Mutex<HashMap<String, probe::Outcome>>,
     live: std::sync::OnceLock<Bytes>,
@@ -248,20 +252,14 @@ struct Sources {
 }
 
 impl Health {
-    /// Builds the model and starts its sampler and probes. Errors reading the token file are
-    /// reported at start-up by [`HealthConfig::check`]; here an unreadable file locks details.
+    /// Builds the model and starts its sampler and probes.
     pub fn start(settings: &Settings) -> Arc<Health> {
         let config = settings.health.clone();
         let host = rustix::system::uname()
             .nodename()
             .to_string_lossy()
             .into_owned();
-        let token = config
-            .details_token_file
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty());
+        let token = config.details_token.clone();
         let health = Arc::new(Health {
             service_id: config.service_id.clone().unwrap_or_else(|| host.clone()),
             description: config
@@ -337,8 +335,7 @@ impl Health {
         let Some(given) = header.strip_prefix(b"Bearer ") else {
             return false;
         };
-        use subtle::ConstantTimeEq;
-        given.ct_eq(token.as_bytes()).into()
+        token.matches(given)
     }
 
     /// `/health/live`: the process answers.
