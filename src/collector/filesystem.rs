@@ -177,9 +177,68 @@ impl Filesystem {
     }
 }
 
+impl Filesystem {
+    /// The mounts that pass the filters, once each, with their statfs (`None` when it failed
+    /// or the mount is stuck). The collector's series and `/health`'s disk checks come from it.
+    pub fn usage(&self) -> Result<Vec<MountUsage>, Error> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for mount in parse_mounts(&self.mount_table()?) {
+            let mount_point = self.paths.host_mount_point(&mount.mount_point).into_owned();
+            if self.mount_points_exclude.is_match(&mount_point)
+                || self.fs_types_exclude.is_match(&mount.fs_type)
+            {
+                continue;
+            }
+            // The same mount can be listed twice (bind mounts, stacked mounts); one series each.
+            if !seen.insert((
+                mount.device.clone(),
+                mount_point.clone(),
+                mount.fs_type.clone(),
+            )) {
+                continue;
+            }
+            let target = self.paths.rootfs_join(&mount_point);
+            let usage = match self
+                .stuck
+                .run(&mount_point, self.mount_timeout, || statfs(&target))
+            {
+                Guarded::Done(Ok(u)) => Some(u),
+                Guarded::Done(Err(e)) => {
+                    tracing::debug!(mountpoint = %mount_point, error = %e, "statfs failed");
+                    None
+                }
+                Guarded::Stuck => {
+                    tracing::debug!(mountpoint = %mount_point, "mount point is stuck, skipping statfs");
+                    None
+                }
+            };
+            out.push(MountUsage {
+                device: mount.device,
+                fs_type: mount.fs_type,
+                mount_point,
+                read_only: mount.read_only,
+                usage,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A mount as the collector reports it: its labels, and its statfs when it answered.
+#[derive(Debug, Clone)]
+pub struct MountUsage {
+    pub device: String,
+    pub fs_type: String,
+    /// As the host sees it (`--path.rootfs` taken off).
+    pub mount_point: String,
+    pub read_only: bool,
+    pub usage: Option<Usage>,
+}
+
 impl Collector for Filesystem {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
-        let mounts = parse_mounts(&self.mount_table()?);
+        let mounts = self.usage()?;
         let mut size = MetricFamily::gauge(
             "node_filesystem_size",
             Some(Unit::Bytes),
@@ -215,47 +274,17 @@ impl Collector for Filesystem {
             None,
             "Whether an error occurred while getting statistics for the given device.",
         );
-        let mut seen = HashSet::new();
         for mount in mounts {
-            let mount_point = self.paths.host_mount_point(&mount.mount_point).into_owned();
-            if self.mount_points_exclude.is_match(&mount_point)
-                || self.fs_types_exclude.is_match(&mount.fs_type)
-            {
-                continue;
-            }
-            // The same mount can be listed twice (bind mounts, stacked mounts); one series each.
-            if !seen.insert((
-                mount.device.clone(),
-                mount_point.clone(),
-                mount.fs_type.clone(),
-            )) {
-                continue;
-            }
             let labels = || {
                 [
                     ("device", mount.device.clone()),
                     ("fstype", mount.fs_type.clone()),
-                    ("mountpoint", mount_point.clone()),
+                    ("mountpoint", mount.mount_point.clone()),
                 ]
             };
-            let target = self.paths.rootfs_join(&mount_point);
-            let usage = match self
-                .stuck
-                .run(&mount_point, self.mount_timeout, || statfs(&target))
-            {
-                Guarded::Done(Ok(u)) => Some(u),
-                Guarded::Done(Err(e)) => {
-                    tracing::debug!(mountpoint = %mount_point, error = %e, "statfs failed");
-                    None
-                }
-                Guarded::Stuck => {
-                    tracing::debug!(mountpoint = %mount_point, "mount point is stuck, skipping statfs");
-                    None
-                }
-            };
-            device_error.push(labels(), usage.is_none());
+            device_error.push(labels(), mount.usage.is_none());
             readonly.push(labels(), mount.read_only);
-            if let Some(u) = usage {
+            if let Some(u) = &mount.usage {
                 size.push(labels(), u.size);
                 free.push(labels(), u.free);
                 avail.push(labels(), u.avail);

@@ -143,6 +143,39 @@ impl Collector for Processes {
         if self.matchers.is_empty() {
             return Ok(());
         }
+        let groups = self.groups()?;
+        self.encode(groups, out);
+        Ok(())
+    }
+
+    fn may_block(&self) -> bool {
+        // Reading /proc/<pid>/cmdline waits on the process's memory map lock.
+        !self.matchers.is_empty()
+    }
+}
+
+impl Processes {
+    /// Each watched group's worst ratio of open file descriptors to their soft limit, config-
+    /// known groups included (at 0 when they have no process): what `/health`'s per-group
+    /// `fd:utilization` checks are made of.
+    pub fn fd_ratios(&self) -> Result<Vec<(String, f64)>, Error> {
+        if self.matchers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut groups = self.groups()?;
+        for name in &self.expected {
+            groups.entry(name.clone()).or_default();
+        }
+        let mut ratios: Vec<(String, f64)> = groups
+            .into_iter()
+            .map(|(name, g)| (name, g.worst_fd_ratio))
+            .collect();
+        ratios.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(ratios)
+    }
+
+    /// Every process of the host, sorted into the watched groups.
+    fn groups(&self) -> Result<HashMap<String, GroupSample>, Error> {
         let boot = self.boot_time()?;
         let users = if self.matchers.iter().any(ProcessMatcher::needs_username) {
             Some(self.users())
@@ -164,17 +197,9 @@ impl Collector for Processes {
                 merge(groups.entry(group).or_default(), sample);
             }
         }
-        self.encode(groups, out);
-        Ok(())
+        Ok(groups)
     }
 
-    fn may_block(&self) -> bool {
-        // Reading /proc/<pid>/cmdline waits on the process's memory map lock.
-        !self.matchers.is_empty()
-    }
-}
-
-impl Processes {
     fn read_process(
         &self,
         proc: &Process,

@@ -21,9 +21,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::collector::{Collector, Settings};
+use crate::collector::Settings;
 use crate::docker::{Connection, Health as ContainerHealth, Watcher};
-use crate::metric::MetricFamily;
 
 pub mod probe;
 
@@ -240,13 +239,12 @@ pub struct Health {
     live: std::sync::OnceLock<Bytes>,
 }
 
-/// What the sampler reads.
+/// What the sampler reads: the collectors' own typed readers, over its own instances of the
+/// stateful ones (filesystem's stuck-mount guard, the process table).
 struct Sources {
-    cpu: Arc<dyn Collector>,
-    meminfo: Arc<dyn Collector>,
-    filesystem: Arc<dyn Collector>,
-    filefd: Arc<dyn Collector>,
-    processes: Arc<dyn Collector>,
+    paths: crate::paths::HostPaths,
+    filesystem: crate::collector::filesystem::Filesystem,
+    processes: crate::collector::processes::Processes,
     docker: Option<Arc<Watcher>>,
     uptime: PathBuf,
 }
@@ -281,19 +279,17 @@ impl Health {
         });
         let first = health.render(&[], Status::Warn, Some("no sample taken yet"), "");
         health.publish(false, Status::Warn, Vec::new(), first);
-        use crate::collector::{cpu, filefd, filesystem, meminfo, processes};
+        use crate::collector::{filesystem, processes};
         let paths = &settings.paths;
-        // Its own instances of the host collectors (same filters, same stuck-mount protection):
-        // the sampler and a scrape never wait on each other.
+        // Its own instances of the stateful readers (same filters, same stuck-mount
+        // protection): the sampler and a scrape never wait on each other.
         let sources = Sources {
-            cpu: Arc::new(cpu::Cpu::new(paths.clone())),
-            meminfo: Arc::new(meminfo::Meminfo::new(paths.clone())),
-            filesystem: Arc::new(filesystem::Filesystem::new(settings)),
-            filefd: Arc::new(filefd::Filefd::new(paths.clone())),
-            processes: Arc::new(processes::Processes::new(
+            paths: paths.clone(),
+            filesystem: filesystem::Filesystem::new(settings),
+            processes: processes::Processes::new(
                 paths.clone(),
                 Arc::clone(&settings.process_names),
-            )),
+            ),
             docker: settings.health_docker.then(|| settings.docker_watcher()),
             uptime: paths.proc("uptime"),
         };
@@ -487,7 +483,7 @@ impl Health {
         // A host read that hangs (a hung mount, a process stuck in the kernel) must not freeze
         // /health on its last answer: it is waited for at most one interval per sample, never
         // started twice, and reported as a warning until it returns.
-        let mut pending: Option<tokio::task::JoinHandle<Vec<MetricFamily>>> = None;
+        let mut pending: Option<tokio::task::JoinHandle<HostSample>> = None;
         let mut stuck = 0u32;
         loop {
             tick.tick().await;
@@ -496,11 +492,11 @@ impl Health {
                 tokio::task::spawn_blocking(move || read_host(&s))
             });
             let mut raw = match tokio::time::timeout(self.config.interval, &mut read).await {
-                Ok(families) => {
+                Ok(sample) => {
                     stuck = 0;
-                    // A panicking collector (a hale bug) costs this sample's host checks.
-                    let families = families.unwrap_or_default();
-                    sampler.host_checks(&self.config, &families, &sources.uptime)
+                    // A panicking reader (a hale bug) costs this sample's host checks.
+                    let sample = sample.unwrap_or_default();
+                    sampler.host_checks(&self.config, &sample)
                 }
                 Err(_) => {
                     stuck += 1;
@@ -588,33 +584,42 @@ fn round(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-/// Reads the host through the collectors; a failing collector contributes nothing.
-fn read_host(s: &Sources) -> Vec<MetricFamily> {
-    let mut out = Vec::new();
-    for c in [&s.cpu, &s.meminfo, &s.filesystem, &s.filefd, &s.processes] {
-        let mut fams = Vec::new();
-        if c.collect(&mut fams).is_ok() {
-            out.extend(fams);
-        }
+/// One reading of what the host checks look at, each part from its collector's typed reader;
+/// a part whose source failed is absent, and its checks are left out of this sample.
+#[derive(Debug, Default)]
+struct HostSample {
+    /// (idle + iowait, all modes) seconds, summed over the CPUs.
+    cpu: Option<(f64, f64)>,
+    memory: Option<crate::collector::meminfo::Memory>,
+    mounts: Vec<crate::collector::filesystem::MountUsage>,
+    files: Option<crate::collector::filefd::FileHandles>,
+    /// (group, worst open/limit ratio).
+    fd_ratios: Vec<(String, f64)>,
+    uptime: Option<f64>,
+}
+
+/// Reads the host; a failing source contributes nothing.
+fn read_host(s: &Sources) -> HostSample {
+    use crate::collector::{cpu, filefd, meminfo};
+    HostSample {
+        cpu: cpu::read(&s.paths).ok().map(|cpus| {
+            cpus.iter().fold((0.0, 0.0), |(idle, total), c| {
+                (
+                    idle + c.seconds("idle") + c.seconds("iowait"),
+                    total + c.total_seconds(),
+                )
+            })
+        }),
+        memory: meminfo::read(&s.paths).ok(),
+        mounts: s.filesystem.usage().unwrap_or_default(),
+        files: filefd::read(&s.paths).ok(),
+        fd_ratios: s.processes.fd_ratios().unwrap_or_default(),
+        uptime: std::fs::read_to_string(&s.uptime).ok().and_then(|t| {
+            t.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+        }),
     }
-    out
-}
-
-fn family<'a>(fams: &'a [MetricFamily], name: &str) -> Option<&'a MetricFamily> {
-    fams.iter().find(|f| f.name == name)
-}
-
-fn single(fams: &[MetricFamily], name: &str) -> Option<f64> {
-    family(fams, name)
-        .and_then(|f| f.samples.first())
-        .map(|s| s.value.as_f64())
-}
-
-fn label<'a>(s: &'a crate::metric::Sample, key: &str) -> &'a str {
-    s.labels
-        .iter()
-        .find(|(k, _)| k == key)
-        .map_or("", |(_, v)| v.as_str())
 }
 
 /// The debouncing state and the CPU counters of the last sample.
@@ -691,14 +696,9 @@ impl Sampler {
         out
     }
 
-    fn host_checks(
-        &mut self,
-        cfg: &HealthConfig,
-        fams: &[MetricFamily],
-        uptime: &std::path::Path,
-    ) -> Vec<Check> {
+    fn host_checks(&mut self, cfg: &HealthConfig, host: &HostSample) -> Vec<Check> {
         let mut checks = Vec::new();
-        let util = |key: &str, id: String, value: f64, t: &Threshold, affected: Vec<String>| {
+        let util = |key: &str, id: String, value: f64, t: &Threshold| {
             let status = t.status(value);
             Check {
                 key: key.to_string(),
@@ -714,18 +714,10 @@ impl Sampler {
                     )
                 }),
                 critical: t.critical,
-                affected,
+                affected: vec![],
             }
         };
-        if let Some(cpu) = family(fams, "node_cpu") {
-            let (mut idle, mut total) = (0.0, 0.0);
-            for s in &cpu.samples {
-                let v = s.value.as_f64();
-                total += v;
-                if matches!(label(s, "mode"), "idle" | "iowait") {
-                    idle += v;
-                }
-            }
+        if let Some((idle, total)) = host.cpu {
             let (di, dt) = match self.last_cpu {
                 Some((pi, pt)) if total > pt => (idle - pi, total - pt),
                 _ => (idle, total),
@@ -737,111 +729,70 @@ impl Sampler {
                     "cpu".into(),
                     100.0 * (1.0 - di / dt),
                     &cfg.cpu,
-                    vec![],
                 ));
             }
         }
-        if let (Some(total), Some(avail)) = (
-            single(fams, "node_memory_MemTotal"),
-            single(fams, "node_memory_MemAvailable"),
-        ) {
-            if total > 0.0 {
-                checks.push(util(
-                    "memory:utilization",
-                    "memory".into(),
-                    100.0 * (1.0 - avail / total),
-                    &cfg.memory,
-                    vec![],
-                ));
-            }
-        }
-        if let (Some(total), Some(free)) = (
-            single(fams, "node_memory_SwapTotal"),
-            single(fams, "node_memory_SwapFree"),
-        ) {
-            let used = if total > 0.0 {
-                100.0 * (1.0 - free / total)
-            } else {
-                0.0
-            };
-            checks.push(util(
-                "swap:utilization",
-                "swap".into(),
-                used,
-                &cfg.swap,
-                vec![],
-            ));
-        }
-        if let (Some(size), Some(avail)) = (
-            family(fams, "node_filesystem_size"),
-            family(fams, "node_filesystem_avail"),
-        ) {
-            for s in &size.samples {
-                let mount = label(s, "mountpoint");
-                let total = s.value.as_f64();
-                let Some(a) = avail
-                    .samples
-                    .iter()
-                    .find(|a| label(a, "mountpoint") == mount)
-                else {
-                    continue;
-                };
-                if total > 0.0 {
-                    let used = 100.0 * (1.0 - a.value.as_f64() / total);
+        if let Some(m) = &host.memory {
+            if let (Some(total), Some(avail)) = (m.bytes("MemTotal"), m.bytes("MemAvailable")) {
+                if total > 0 {
                     checks.push(util(
-                        "disk:utilization",
-                        mount.to_string(),
-                        used,
-                        &cfg.disk,
-                        vec![],
+                        "memory:utilization",
+                        "memory".into(),
+                        100.0 * (1.0 - avail as f64 / total as f64),
+                        &cfg.memory,
                     ));
                 }
             }
+            if let (Some(total), Some(free)) = (m.bytes("SwapTotal"), m.bytes("SwapFree")) {
+                let used = if total > 0 {
+                    100.0 * (1.0 - free as f64 / total as f64)
+                } else {
+                    0.0
+                };
+                checks.push(util("swap:utilization", "swap".into(), used, &cfg.swap));
+            }
         }
-        if let (Some(alloc), Some(max)) = (
-            single(fams, "node_filefd_allocated"),
-            single(fams, "node_filefd_maximum"),
-        ) {
-            if max > 0.0 {
+        for mount in &host.mounts {
+            let Some(u) = &mount.usage else { continue };
+            if u.size > 0 {
+                checks.push(util(
+                    "disk:utilization",
+                    mount.mount_point.clone(),
+                    100.0 * (1.0 - u.avail as f64 / u.size as f64),
+                    &cfg.disk,
+                ));
+            }
+        }
+        if let Some(f) = host.files {
+            if f.maximum > 0 {
                 checks.push(util(
                     "fd:utilization",
                     "system".into(),
-                    100.0 * alloc / max,
+                    100.0 * f.allocated as f64 / f.maximum as f64,
                     &cfg.fd,
-                    vec![],
                 ));
             }
         }
-        if let Some(ratio) = family(fams, "namedprocess_namegroup_worst_fd_ratio") {
-            for s in &ratio.samples {
-                let group = label(s, "groupname");
-                checks.push(util(
-                    "fd:utilization",
-                    format!("process:{group}"),
-                    100.0 * s.value.as_f64(),
-                    &cfg.fd,
-                    vec![],
-                ));
-            }
+        for (group, ratio) in &host.fd_ratios {
+            checks.push(util(
+                "fd:utilization",
+                format!("process:{group}"),
+                100.0 * ratio,
+                &cfg.fd,
+            ));
         }
-        if let Ok(text) = std::fs::read_to_string(uptime) {
-            if let Some(up) = text
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<f64>().ok())
-            {
-                checks.push(Check {
-                    key: "uptime".into(),
-                    component_id: "system".into(),
-                    component_type: "system",
-                    value: round(up),
-                    unit: "s",
-                    status: Status::Pass,
-                    output: None,
-                    critical: false,
-                    affected: vec![],
-                });
-            }
+        if let Some(up) = host.uptime {
+            checks.push(Check {
+                key: "uptime".into(),
+                component_id: "system".into(),
+                component_type: "system",
+                value: round(up),
+                unit: "s",
+                status: Status::Pass,
+                output: None,
+                critical: false,
+                affected: vec![],
+            });
         }
         checks
     }
@@ -992,14 +943,12 @@ mod tests {
         .unwrap();
     }
 
-    fn memory_status(sampler: &mut Sampler, collector: &dyn Collector, needed: u32) -> Check {
-        let mut fams = Vec::new();
-        collector.collect(&mut fams).unwrap();
-        let checks = sampler.host_checks(
-            &HealthConfig::default(),
-            &fams,
-            std::path::Path::new("/nonexistent"),
-        );
+    fn memory_status(sampler: &mut Sampler, paths: &crate::paths::HostPaths, needed: u32) -> Check {
+        let host = HostSample {
+            memory: Some(crate::collector::meminfo::read(paths).unwrap()),
+            ..HostSample::default()
+        };
+        let checks = sampler.host_checks(&HealthConfig::default(), &host);
         let checks = sampler.debounce(checks, needed);
         checks
             .into_iter()
@@ -1012,7 +961,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths =
             crate::paths::HostPaths::new(dir.path().into(), "/sys".into(), "/".into()).unwrap();
-        let collector = crate::collector::meminfo::Meminfo::new(paths);
+        let collector = paths;
         let mut sampler = Sampler::default();
         // Defaults: warn at 85 %, fail at 95 %; 3 samples to change.
         meminfo(dir.path(), 500); // 50 % used
