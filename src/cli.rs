@@ -4,13 +4,11 @@
 //! the flag.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
-use regex::Regex;
 
-use crate::collector::{self, DeviceFilter, Settings};
+use crate::collector;
 use crate::config::Config;
 use crate::logging;
 use crate::paths::HostPaths;
@@ -100,43 +98,6 @@ pub struct Cli {
     #[arg(long = "scrape.collector-timeout", value_name = "DURATION", default_value = "4s", value_parser = crate::de::parse_duration)]
     pub collector_timeout: Duration,
 
-    /// Regexp of mount points to exclude for the filesystem collector.
-    #[arg(long = "collector.filesystem.mount-points-exclude", value_name = "REGEX", default_value = collector::DEFAULT_MOUNT_POINTS_EXCLUDE)]
-    pub mount_points_exclude: String,
-
-    /// Regexp of filesystem types to exclude for the filesystem collector.
-    #[arg(long = "collector.filesystem.fs-types-exclude", value_name = "REGEX", default_value = collector::DEFAULT_FS_TYPES_EXCLUDE)]
-    pub fs_types_exclude: String,
-
-    /// How long a statfs may run before its mount is reported with device_error and skipped.
-    #[arg(long = "collector.filesystem.mount-timeout", value_name = "DURATION", default_value = "5s", value_parser = crate::de::parse_duration)]
-    pub mount_timeout: Duration,
-
-    /// Regexp of diskstats devices to exclude (mutually exclusive with device-include).
-    #[arg(long = "collector.diskstats.device-exclude", value_name = "REGEX")]
-    pub diskstats_exclude: Option<String>,
-
-    /// Regexp of diskstats devices to include (mutually exclusive with device-exclude).
-    #[arg(
-        long = "collector.diskstats.device-include",
-        value_name = "REGEX",
-        conflicts_with = "diskstats_exclude"
-    )]
-    pub diskstats_include: Option<String>,
-
-    /// Regexp of net devices to exclude (mutually exclusive with device-include).
-    /// Default: ^veth (the host side of container interfaces).
-    #[arg(long = "collector.netdev.device-exclude", value_name = "REGEX")]
-    pub netdev_exclude: Option<String>,
-
-    /// Regexp of net devices to include (mutually exclusive with device-exclude).
-    #[arg(
-        long = "collector.netdev.device-include",
-        value_name = "REGEX",
-        conflicts_with = "netdev_exclude"
-    )]
-    pub netdev_include: Option<String>,
-
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -172,12 +133,6 @@ pub enum HealCommand {
 /// A flag value that does not make sense.
 #[derive(Debug, thiserror::Error)]
 pub enum OptionsError {
-    #[error("--{flag}: invalid regular expression: {source}")]
-    Regex {
-        flag: &'static str,
-        #[source]
-        source: regex::Error,
-    },
     #[error("--web.telemetry-path={0:?}: must start with '/' and not be '/' (the landing page)")]
     TelemetryPath(String),
     #[error(transparent)]
@@ -206,13 +161,17 @@ pub struct Options {
     pub limits: crate::web::listener::Limits,
     pub collectors: Vec<&'static collector::Spec>,
     pub collector_timeout: Duration,
-    pub settings: Settings,
+    pub paths: HostPaths,
+    /// The parsed command line: each collector reads and validates its own flags from it.
+    pub matches: ArgMatches,
 }
 
 /// The full clap command, with a `--collector.<name>` / `--no-collector.<name>` pair per collector.
 pub fn command() -> clap::Command {
     let mut cmd = Cli::command();
     for spec in collector::SPECS {
+        // The collector's own flags, declared in its file.
+        cmd = (spec.flags)(cmd);
         let on = format!("collector.{}", spec.name);
         let off = format!("no-collector.{}", spec.name);
         let default = if spec.enabled_by_default {
@@ -279,25 +238,6 @@ pub fn enabled_collectors(cli: &Cli, matches: &ArgMatches) -> Vec<&'static colle
         .collect()
 }
 
-fn regex(flag: &'static str, value: &str) -> Result<Regex, OptionsError> {
-    Regex::new(value).map_err(|source| OptionsError::Regex { flag, source })
-}
-
-/// An include or exclude filter from a flag pair, each given as `(flag, value)`. An empty
-/// exclude keeps every device.
-fn device_filter(
-    (inc_flag, include): (&'static str, Option<&str>),
-    (exc_flag, exclude): (&'static str, Option<&str>),
-    default_exclude: &str,
-) -> Result<DeviceFilter, OptionsError> {
-    Ok(match (include, exclude) {
-        (Some(inc), _) => DeviceFilter::Include(regex(inc_flag, inc)?),
-        (None, Some("")) => DeviceFilter::All,
-        (None, Some(exc)) => DeviceFilter::Exclude(regex(exc_flag, exc)?),
-        (None, None) => DeviceFilter::Exclude(regex(exc_flag, default_exclude)?),
-    })
-}
-
 impl Options {
     /// Validates the flags and the config file into serving options.
     pub fn from_cli(
@@ -309,51 +249,7 @@ impl Options {
             return Err(OptionsError::TelemetryPath(cli.telemetry_path.clone()));
         }
         let paths = HostPaths::new(cli.procfs.clone(), cli.sysfs.clone(), cli.rootfs.clone())?;
-        let settings = Settings {
-            paths,
-            mount_points_exclude: regex(
-                "collector.filesystem.mount-points-exclude",
-                &cli.mount_points_exclude,
-            )?,
-            fs_types_exclude: regex(
-                "collector.filesystem.fs-types-exclude",
-                &cli.fs_types_exclude,
-            )?,
-            mount_timeout: cli.mount_timeout,
-            diskstats_devices: device_filter(
-                (
-                    "collector.diskstats.device-include",
-                    cli.diskstats_include.as_deref(),
-                ),
-                (
-                    "collector.diskstats.device-exclude",
-                    cli.diskstats_exclude.as_deref(),
-                ),
-                collector::DEFAULT_DISKSTATS_EXCLUDE,
-            )?,
-            netdev_devices: device_filter(
-                (
-                    "collector.netdev.device-include",
-                    cli.netdev_include.as_deref(),
-                ),
-                (
-                    "collector.netdev.device-exclude",
-                    cli.netdev_exclude.as_deref(),
-                ),
-                collector::DEFAULT_NETDEV_EXCLUDE,
-            )?,
-            process_names: Arc::new(config.process_names.clone()),
-            docker: config.docker.clone(),
-            docker_watcher: crate::shared::Shared::default(),
-            health: config.health.clone(),
-            health_docker: false,
-            health_model: crate::shared::Shared::default(),
-            heal: config.heal.clone(),
-            healer: crate::shared::Shared::default(),
-        };
         let collectors = enabled_collectors(cli, matches);
-        let mut settings = settings;
-        settings.health_docker = collectors.iter().any(|c| c.name == "docker");
         if config.heal.enabled() && config.heal.auth.disabled {
             let consent = config
                 .heal
@@ -373,7 +269,6 @@ impl Options {
             ("web.read-header-timeout", cli.read_header_timeout),
             ("web.request-timeout", cli.request_timeout),
             ("scrape.collector-timeout", cli.collector_timeout),
-            ("collector.filesystem.mount-timeout", cli.mount_timeout),
         ] {
             if d.is_zero() {
                 return Err(OptionsError::Limit {
@@ -400,7 +295,8 @@ impl Options {
             },
             collectors,
             collector_timeout: cli.collector_timeout,
-            settings,
+            paths,
+            matches: matches.clone(),
         })
     }
 }
@@ -456,16 +352,5 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.listen_addresses, vec!["127.0.0.1:1", "[::1]:2"]);
-    }
-
-    #[test]
-    fn bad_regex_names_the_flag() {
-        let (cli, m) = try_parse_from(["hale", "--collector.netdev.device-exclude=("]).unwrap();
-        let err = Options::from_cli(&cli, &m, &Config::default()).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("--collector.netdev.device-exclude: invalid regular expression"),
-            "{err}"
-        );
     }
 }

@@ -119,8 +119,22 @@ fn serve(cli: &cli::Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 }
             }
         }
-        tokio::spawn(Arc::clone(&web).watch());
-        let state = hale::app_state(&options, Arc::clone(&web)).context("starting healing")?;
+        let app = hale::app::build(&options, &config, Arc::clone(&web))?;
+        // Every long-running part has this one owner: they run beside the listener, stop
+        // with it, and one that ends on its own (a bug) stops hale, so a supervisor restarts
+        // it rather than hale serving answers it can no longer vouch for.
+        let mut tasks = tokio::task::JoinSet::new();
+        let reload = Arc::clone(&web);
+        tasks.spawn(async move {
+            reload.watch().await;
+            "web config reloader"
+        });
+        for (name, task) in app.tasks {
+            tasks.spawn(async move {
+                task.await;
+                name
+            });
+        }
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             collectors = options
@@ -137,8 +151,19 @@ fn serve(cli: &cli::Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             tracing::info!(address = %listener.local_addr()?, "listening");
             listeners.push(listener);
         }
-        hale::web::listener::serve(listeners, hale::server::app(state), web, options.limits, shutdown)
-            .await
-            .context("serving HTTP")
+        let serving = hale::web::listener::serve(
+            listeners,
+            hale::server::app(app.state),
+            web,
+            options.limits,
+            shutdown,
+        );
+        tokio::select! {
+            served = serving => served.context("serving HTTP"),
+            Some(ended) = tasks.join_next() => match ended {
+                Ok(name) => anyhow::bail!("hale bug: the {name} stopped"),
+                Err(e) => anyhow::bail!("hale bug: a background task failed: {e}"),
+            },
+        }
     })
 }

@@ -47,8 +47,13 @@ async fn scrapes_over_the_limit_get_503() {
         vec![("gate", gate as Arc<dyn Collector>)],
         Duration::from_secs(30),
     );
-    let settings = hale::collector::Settings::with_defaults(hale::paths::HostPaths::default());
-    let health = hale::health::Health::start(&settings);
+    let (health, _tasks) = hale::health::Health::new(hale::health::Inputs {
+        config: hale::health::HealthConfig::default(),
+        paths: hale::paths::HostPaths::default(),
+        filesystem: hale::collector::filesystem::Options::default(),
+        process_names: Arc::new(Vec::new()),
+        docker: None,
+    });
     let router = app(Arc::new(AppState::new(
         scraper,
         health,

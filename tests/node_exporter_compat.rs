@@ -92,19 +92,19 @@ fn start_node_exporter(port: u16) -> KillOnDrop {
         "--collector.disable-defaults".to_string(),
         format!(
             "--collector.filesystem.mount-points-exclude={}",
-            hale::collector::DEFAULT_MOUNT_POINTS_EXCLUDE
+            hale::collector::filesystem::DEFAULT_MOUNT_POINTS_EXCLUDE
         ),
         format!(
             "--collector.filesystem.fs-types-exclude={}",
-            hale::collector::DEFAULT_FS_TYPES_EXCLUDE
+            hale::collector::filesystem::DEFAULT_FS_TYPES_EXCLUDE
         ),
         format!(
             "--collector.diskstats.device-exclude={}",
-            hale::collector::DEFAULT_DISKSTATS_EXCLUDE
+            hale::collector::diskstats::DEFAULT_DISKSTATS_EXCLUDE
         ),
         format!(
             "--collector.netdev.device-exclude={}",
-            hale::collector::DEFAULT_NETDEV_EXCLUDE
+            hale::collector::netdev::DEFAULT_NETDEV_EXCLUDE
         ),
         // hale reads /proc/net/dev, as node_exporter did before netlink.
         "--no-collector.netdev.netlink".to_string(),

@@ -25,19 +25,22 @@ const FILES: &[&str] = &[
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    static SCRAPER: OnceLock<hale::scrape::Scraper> = OnceLock::new();
+    static STATE: OnceLock<std::sync::Arc<hale::server::AppState>> = OnceLock::new();
     let Some((&pick, content)) = data.split_first() else {
         return;
     };
     let tree = hale_fuzz::fixtures();
-    let scraper = SCRAPER.get_or_init(|| {
+    let state = STATE.get_or_init(|| {
         let config_path = tree.join("config.yml");
         let config = hale::config::Config::load(&config_path).expect("fixture config");
         let args = hale_fuzz::args(&["--no-collector.health", "--no-collector.heal"]);
         let (cli, matches) = hale::cli::try_parse_from(&args).expect("flags");
         let options = hale::cli::Options::from_cli(&cli, &matches, &config).expect("options");
-        hale::scraper(&options)
+        let web = std::sync::Arc::new(hale::web::security::Web::open());
+        // Only the scraper is used: the health model's tasks are not run.
+        hale::app::build(&options, &config, web).expect("app").state
     });
+    let scraper = &state.scraper;
     let file = tree.join(FILES[usize::from(pick) % FILES.len()]);
     let original = std::fs::read(&file).expect("fixture file");
     std::fs::write(&file, content).expect("write fixture");

@@ -78,6 +78,6 @@ pub fn app(args: &[String], config: &str) -> axum::Router {
     let (cli, matches) = hale::cli::try_parse_from(args).expect("fuzz flags");
     let options = hale::cli::Options::from_cli(&cli, &matches, &config).expect("fuzz options");
     let web = Arc::new(hale::web::security::Web::open());
-    let state = hale::app_state(&options, web).expect("fuzz app state");
-    hale::server::app(state)
+    let app = hale::app::build(&options, &config, web).expect("fuzz app state");
+    hale::server::app(app.detach())
 }

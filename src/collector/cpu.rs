@@ -2,6 +2,8 @@
 //! (`node_cpu_seconds_total{cpu,mode}`, `node_cpu_guest_seconds_total{cpu,mode}`). [`read`] is
 //! the typed read that `/health`'s `cpu:utilization` check uses too.
 
+use std::sync::Arc;
+
 use crate::collector::{parse_u64, Collector, Error};
 use crate::metric::{MetricFamily, Unit};
 use crate::paths::HostPaths;
@@ -124,3 +126,14 @@ impl Collector for Cpu {
         Ok(())
     }
 }
+
+/// The `cpu` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "cpu",
+    enabled_by_default: true,
+    help: "CPU time per mode (node_cpu_seconds_total)",
+    flags: crate::collector::no_flags,
+    build: |c| {
+        Ok(Arc::new(Cpu::new(c.paths.clone())))
+    },
+};

@@ -164,6 +164,45 @@ const COLUMNS: [Column; 17] = [
     ),
 ];
 
+/// node_exporter's default `--collector.diskstats.device-exclude`: partitions, ram, loop and floppy.
+pub const DEFAULT_DISKSTATS_EXCLUDE: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
+
+/// The `diskstats` collector's flags (node_exporter's names).
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "collector.diskstats.flags")]
+pub struct Flags {
+    /// Regexp of diskstats devices to exclude (mutually exclusive with device-include).
+    #[arg(id = "collector.diskstats.device-exclude", long = "collector.diskstats.device-exclude", value_name = "REGEX")]
+    device_exclude: Option<String>,
+
+    /// Regexp of diskstats devices to include (mutually exclusive with device-exclude).
+    #[arg(
+        id = "collector.diskstats.device-include",
+        long = "collector.diskstats.device-include",
+        value_name = "REGEX",
+        conflicts_with = "collector.diskstats.device-exclude"
+    )]
+    device_include: Option<String>,
+}
+
+/// The `diskstats` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "diskstats",
+    enabled_by_default: true,
+    help: "Disk I/O (node_disk_*)",
+    flags: <Flags as clap::Args>::augment_args,
+    build: |c| {
+        use clap::FromArgMatches as _;
+        let flags = Flags::from_arg_matches(c.matches)?;
+        let devices = crate::collector::device_filter(
+            ("collector.diskstats.device-include", flags.device_include.as_deref()),
+            ("collector.diskstats.device-exclude", flags.device_exclude.as_deref()),
+            DEFAULT_DISKSTATS_EXCLUDE,
+        )?;
+        Ok(std::sync::Arc::new(Diskstats::new(c.paths.clone(), devices)))
+    },
+};
+
 /// The diskstats collector.
 pub struct Diskstats {
     paths: HostPaths,

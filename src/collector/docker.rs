@@ -457,6 +457,22 @@ impl Collector for Docker {
     }
 }
 
+/// The `docker` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "docker",
+    enabled_by_default: true,
+    help: "Docker containers: state, health, restarts (hale_container_*) and cAdvisor's container_* resources",
+    flags: crate::collector::no_flags,
+    build: |c| {
+        c.docker
+            .map(|w| Arc::new(Docker::new(Arc::clone(w))) as Arc<dyn crate::collector::Collector>)
+            .ok_or(crate::collector::FlagError::Invalid {
+                flag: "collector.docker",
+                reason: "hale bug: the Docker watcher was not started".into(),
+            })
+    },
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,8 @@
 //! (`node_filefd_allocated`, `node_filefd_maximum`). [`read`] is the typed read that
 //! `/health`'s system `fd:utilization` check uses too.
 
+use std::sync::Arc;
+
 use crate::collector::{parse_u64, Collector, Error};
 use crate::metric::MetricFamily;
 use crate::paths::HostPaths;
@@ -57,3 +59,14 @@ impl Collector for Filefd {
         Ok(())
     }
 }
+
+/// The `filefd` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "filefd",
+    enabled_by_default: true,
+    help: "System-wide file descriptors (node_filefd_*)",
+    flags: crate::collector::no_flags,
+    build: |c| {
+        Ok(Arc::new(Filefd::new(c.paths.clone())))
+    },
+};

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-use crate::collector::{Collector, Error, Settings};
+use crate::collector::{Collector, Error, FlagError};
 use crate::metric::{MetricFamily, Unit};
 use crate::paths::HostPaths;
 
@@ -148,6 +148,89 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The filesystem collector's flags, node_exporter's names and defaults.
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "collector.filesystem.flags")]
+pub struct Flags {
+    /// Regexp of mount points to exclude for the filesystem collector.
+    #[arg(id = "collector.filesystem.mount-points-exclude", long = "collector.filesystem.mount-points-exclude", value_name = "REGEX", default_value = DEFAULT_MOUNT_POINTS_EXCLUDE)]
+    mount_points_exclude: String,
+
+    /// Regexp of filesystem types to exclude for the filesystem collector.
+    #[arg(id = "collector.filesystem.fs-types-exclude", long = "collector.filesystem.fs-types-exclude", value_name = "REGEX", default_value = DEFAULT_FS_TYPES_EXCLUDE)]
+    fs_types_exclude: String,
+
+    /// How long a statfs may run before its mount is reported with device_error and skipped.
+    #[arg(id = "collector.filesystem.mount-timeout", long = "collector.filesystem.mount-timeout", value_name = "DURATION", default_value = "5s", value_parser = crate::de::parse_duration)]
+    mount_timeout: Duration,
+}
+
+/// node_exporter's default `--collector.filesystem.mount-points-exclude`.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+/// node_exporter's default `--collector.filesystem.fs-types-exclude`.
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
+
+/// The filesystem collector's options, validated from its flags; `/health`'s disk checks use
+/// the same.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mount_points_exclude: Regex,
+    pub fs_types_exclude: Regex,
+    pub mount_timeout: Duration,
+}
+
+impl Default for Options {
+    /// node_exporter's defaults.
+    fn default() -> Options {
+        // Constants, compiled by the flags' own defaults in every test run.
+        #[allow(clippy::expect_used)]
+        let re = |s: &str| Regex::new(s).expect("built-in default regexes compile");
+        Options {
+            mount_points_exclude: re(DEFAULT_MOUNT_POINTS_EXCLUDE),
+            fs_types_exclude: re(DEFAULT_FS_TYPES_EXCLUDE),
+            mount_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Options {
+    /// The options the command line gives.
+    pub fn from_matches(matches: &clap::ArgMatches) -> Result<Options, FlagError> {
+        use clap::FromArgMatches as _;
+        let flags = Flags::from_arg_matches(matches)?;
+        if flags.mount_timeout.is_zero() {
+            return Err(FlagError::Invalid {
+                flag: "collector.filesystem.mount-timeout",
+                reason: "must be longer than zero".into(),
+            });
+        }
+        Ok(Options {
+            mount_points_exclude: crate::collector::regex(
+                "collector.filesystem.mount-points-exclude",
+                &flags.mount_points_exclude,
+            )?,
+            fs_types_exclude: crate::collector::regex(
+                "collector.filesystem.fs-types-exclude",
+                &flags.fs_types_exclude,
+            )?,
+            mount_timeout: flags.mount_timeout,
+        })
+    }
+}
+
+/// The `filesystem` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "filesystem",
+    enabled_by_default: true,
+    help: "Filesystem space and inodes (node_filesystem_*)",
+    flags: <Flags as clap::Args>::augment_args,
+    build: |c| {
+        let options = Options::from_matches(c.matches)?;
+        Ok(Arc::new(Filesystem::new(c.paths.clone(), options)))
+    },
+};
+
 /// The filesystem collector.
 pub struct Filesystem {
     paths: HostPaths,
@@ -158,12 +241,12 @@ pub struct Filesystem {
 }
 
 impl Filesystem {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(paths: HostPaths, options: Options) -> Self {
         Self {
-            paths: settings.paths.clone(),
-            mount_points_exclude: settings.mount_points_exclude.clone(),
-            fs_types_exclude: settings.fs_types_exclude.clone(),
-            mount_timeout: settings.mount_timeout,
+            paths,
+            mount_points_exclude: options.mount_points_exclude,
+            fs_types_exclude: options.fs_types_exclude,
+            mount_timeout: options.mount_timeout,
             stuck: Arc::default(),
         }
     }

@@ -4,25 +4,26 @@
 //! stay bounded: rules come from the config, actions and results are fixed sets, and targets are
 //! containers inside a rule's allow-list. Without healing configured it exports nothing.
 
+use std::sync::Arc;
+
 use crate::collector::{Collector, Error};
 use crate::heal::Healer;
 use crate::metric::MetricFamily;
-use crate::shared::Shared;
 
 /// The heal collector.
 pub struct HealMetrics {
-    healer: Shared<Healer>,
+    healer: Option<Arc<Healer>>,
 }
 
 impl HealMetrics {
-    pub fn new(healer: Shared<Healer>) -> Self {
+    pub fn new(healer: Option<Arc<Healer>>) -> Self {
         Self { healer }
     }
 }
 
 impl Collector for HealMetrics {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
-        let Some(healer) = self.healer.get() else {
+        let Some(healer) = &self.healer else {
             return Ok(());
         };
         let mut families = Vec::new();
@@ -33,3 +34,14 @@ impl Collector for HealMetrics {
         Ok(())
     }
 }
+
+/// The `heal` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "heal",
+    enabled_by_default: true,
+    help: "Healing decisions, action durations, queue depth and give-ups (hale_heal_*); nothing unless healing is configured",
+    flags: crate::collector::no_flags,
+    build: |c| {
+        Ok(Arc::new(HealMetrics::new(c.healer.cloned())))
+    },
+};

@@ -63,3 +63,14 @@ impl Collector for HealthMetrics {
         Ok(())
     }
 }
+
+/// The `health` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "health",
+    enabled_by_default: true,
+    help: "/health checks and probes as metrics (hale_health_status, hale_probe_*)",
+    flags: crate::collector::no_flags,
+    build: |c| {
+        Ok(Arc::new(HealthMetrics::new(Arc::clone(c.health))))
+    },
+};

@@ -1,5 +1,7 @@
 //! `loadavg`: the 1, 5 and 15 minute load averages from `/proc/loadavg` (`node_load1/5/15`).
 
+use std::sync::Arc;
+
 use crate::collector::{Collector, Error};
 use crate::metric::MetricFamily;
 use crate::paths::HostPaths;
@@ -36,3 +38,14 @@ impl Collector for Loadavg {
         Ok(())
     }
 }
+
+/// The `loadavg` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "loadavg",
+    enabled_by_default: true,
+    help: "Load average (node_load1/5/15)",
+    flags: crate::collector::no_flags,
+    build: |c| {
+        Ok(Arc::new(Loadavg::new(c.paths.clone())))
+    },
+};

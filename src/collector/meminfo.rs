@@ -2,6 +2,8 @@
 //! for the unitless HugePages counts), named exactly as node_exporter names them. [`read`] is
 //! the typed read that `/health`'s memory and swap checks use too.
 
+use std::sync::Arc;
+
 use std::borrow::Cow;
 
 use crate::collector::{Collector, Error};
@@ -97,3 +99,14 @@ impl Collector for Meminfo {
         Ok(())
     }
 }
+
+/// The `meminfo` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "meminfo",
+    enabled_by_default: true,
+    help: "Memory from /proc/meminfo (node_memory_*)",
+    flags: crate::collector::no_flags,
+    build: |c| {
+        Ok(Arc::new(Meminfo::new(c.paths.clone())))
+    },
+};

@@ -1,4 +1,5 @@
-//! Collectors: one file each, each registered here under the name that `--collector.<name>` and
+//! Collectors: one file each, holding its reader, its flags and its `SPEC`, and registered by
+//! one name in [`collectors!`] under the name that `--collector.<name>` and
 //! `--no-collector.<name>` use, with its default. A collector reads its source at scrape time and
 //! returns metric families; [`crate::scrape`] runs them in parallel under a time budget and reports
 //! each one's success and duration, so one broken source never takes the others down.
@@ -11,24 +12,21 @@ use regex::Regex;
 use crate::metric::MetricFamily;
 use crate::paths::{HostPaths, ReadError};
 use crate::process_match::ProcessMatcher;
-use crate::shared::Shared;
 
-pub mod cpu;
-pub mod diskstats;
-pub mod docker;
-pub mod filefd;
-pub mod filesystem;
-pub mod heal;
-pub mod health;
-pub mod loadavg;
-pub mod meminfo;
-pub mod netdev;
-pub mod processes;
-pub mod selfproc;
-pub mod stat;
-pub mod time;
-pub mod uname;
-pub mod vmstat;
+/// Declares the collectors: each is one file with its `SPEC` (name, default, help, its own
+/// flags and its constructor), and one name in this list, which is the order they report in.
+macro_rules! collectors {
+    ($($module:ident),* $(,)?) => {
+        $(pub mod $module;)*
+        /// Every collector hale has, in the order they are reported.
+        pub const SPECS: &[Spec] = &[$($module::SPEC),*];
+    };
+}
+
+collectors![
+    cpu, diskstats, docker, filefd, filesystem, health, heal, loadavg, meminfo, netdev, processes,
+    selfproc, stat, time, uname, vmstat,
+];
 
 /// Why a collector failed this scrape.
 #[derive(Debug, thiserror::Error)]
@@ -71,13 +69,19 @@ pub trait Collector: Send + Sync {
     }
 }
 
-/// A collector's name, default, one-line description (as `--help` shows them) and constructor.
+/// A collector as the command line and the composition root know it.
 #[derive(Clone, Copy)]
 pub struct Spec {
+    /// The `<name>` of `--collector.<name>` and of `hale_scrape_collector_success{collector}`.
     pub name: &'static str,
     pub enabled_by_default: bool,
+    /// One line for `--help`.
     pub help: &'static str,
-    pub build: fn(&Settings) -> Arc<dyn Collector>,
+    /// Adds the collector's own flags (`--collector.<name>.*`) to the command: a
+    /// `clap::Args::augment_args`, or [`no_flags`].
+    pub flags: fn(clap::Command) -> clap::Command,
+    /// Builds the collector, reading and validating its own flags from the context.
+    pub build: fn(&Context) -> Result<Arc<dyn Collector>, FlagError>,
 }
 
 impl std::fmt::Debug for Spec {
@@ -86,134 +90,59 @@ impl std::fmt::Debug for Spec {
     }
 }
 
-/// Every collector hale has, in the order they are reported.
-pub const SPECS: &[Spec] = &[
-    Spec {
-        name: "cpu",
-        enabled_by_default: true,
-        help: "CPU time per mode (node_cpu_seconds_total)",
-        build: |s| Arc::new(cpu::Cpu::new(s.paths.clone())),
-    },
-    Spec {
-        name: "diskstats",
-        enabled_by_default: true,
-        help: "Disk I/O (node_disk_*)",
-        build: |s| {
-            Arc::new(diskstats::Diskstats::new(
-                s.paths.clone(),
-                s.diskstats_devices.clone(),
-            ))
-        },
-    },
-    Spec {
-        name: "docker",
-        enabled_by_default: true,
-        help: "Docker containers: state, health, restarts (hale_container_*) and cAdvisor's container_* resources",
-        build: |s| {
-            Arc::new(docker::Docker::new(s.docker_watcher()))
-        },
-    },
-    Spec {
-        name: "filefd",
-        enabled_by_default: true,
-        help: "System-wide file descriptors (node_filefd_*)",
-        build: |s| Arc::new(filefd::Filefd::new(s.paths.clone())),
-    },
-    Spec {
-        name: "filesystem",
-        enabled_by_default: true,
-        help: "Filesystem space and inodes (node_filesystem_*)",
-        build: |s| Arc::new(filesystem::Filesystem::new(s)),
-    },
-    Spec {
-        name: "health",
-        enabled_by_default: true,
-        help: "/health checks and probes as metrics (hale_health_status, hale_probe_*)",
-        build: |s| Arc::new(health::HealthMetrics::new(s.health_model())),
-    },
-    Spec {
-        name: "heal",
-        enabled_by_default: true,
-        help: "Healing decisions, action durations, queue depth and give-ups (hale_heal_*); nothing unless healing is configured",
-        build: |s| Arc::new(heal::HealMetrics::new(s.healer.clone())),
-    },
-    Spec {
-        name: "loadavg",
-        enabled_by_default: true,
-        help: "Load average (node_load1/5/15)",
-        build: |s| Arc::new(loadavg::Loadavg::new(s.paths.clone())),
-    },
-    Spec {
-        name: "meminfo",
-        enabled_by_default: true,
-        help: "Memory from /proc/meminfo (node_memory_*)",
-        build: |s| Arc::new(meminfo::Meminfo::new(s.paths.clone())),
-    },
-    Spec {
-        name: "netdev",
-        enabled_by_default: true,
-        help: "Network interface counters (node_network_*)",
-        build: |s| {
-            Arc::new(netdev::Netdev::new(
-                s.paths.clone(),
-                s.netdev_devices.clone(),
-            ))
-        },
-    },
-    Spec {
-        name: "processes",
-        enabled_by_default: true,
-        help: "Watched process groups (namedprocess_namegroup_*)",
-        build: |s| {
-            Arc::new(processes::Processes::new(
-                s.paths.clone(),
-                Arc::clone(&s.process_names),
-            ))
-        },
-    },
-    Spec {
-        name: "self",
-        enabled_by_default: true,
-        help: "hale's own process (process_*)",
-        build: |_| Arc::new(selfproc::SelfProcess::new()),
-    },
-    Spec {
-        name: "stat",
-        enabled_by_default: true,
-        help: "Boot time, context switches, forks, interrupts, procs",
-        build: |s| Arc::new(stat::Stat::new(s.paths.clone())),
-    },
-    Spec {
-        name: "time",
-        enabled_by_default: true,
-        help: "System time and clock source (node_time_*)",
-        build: |s| Arc::new(time::Time::new(s.paths.clone())),
-    },
-    Spec {
-        name: "uname",
-        enabled_by_default: true,
-        help: "Kernel identity (node_uname_info)",
-        build: |_| Arc::new(uname::Uname),
-    },
-    Spec {
-        name: "vmstat",
-        enabled_by_default: true,
-        help: "VM events from /proc/vmstat: OOM kills, paging, swapping, faults (node_vmstat_*)",
-        build: |s| Arc::new(vmstat::Vmstat::new(s.paths.clone())),
-    },
-];
+/// For a collector without flags of its own.
+pub fn no_flags(command: clap::Command) -> clap::Command {
+    command
+}
 
-/// node_exporter's default `--collector.filesystem.mount-points-exclude`.
-pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
-    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
-/// node_exporter's default `--collector.filesystem.fs-types-exclude`.
-pub const DEFAULT_FS_TYPES_EXCLUDE: &str = r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
-/// node_exporter's default `--collector.diskstats.device-exclude`: partitions, ram, loop and floppy.
-pub const DEFAULT_DISKSTATS_EXCLUDE: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
-/// hale's default `--collector.netdev.device-exclude`: the host ends of container veth pairs, one
-/// per container, which would make the interface label unbounded on a busy Docker host. Bridges
-/// (`docker0`, `br-*`) stay: they carry the containers' traffic as the host sees it.
-pub const DEFAULT_NETDEV_EXCLUDE: &str = r"^veth";
+/// What a collector is built from: the parsed command line (each collector reads its own
+/// flags), the host paths, the config's process groups, and the running parts some collectors
+/// report on. [`crate::app`] makes it; a collector takes only what it uses.
+pub struct Context<'a> {
+    pub matches: &'a clap::ArgMatches,
+    pub paths: &'a HostPaths,
+    pub process_names: &'a Arc<Vec<ProcessMatcher>>,
+    /// Started when the docker collector is enabled (or healing acts on containers).
+    pub docker: Option<&'a Arc<crate::docker::Watcher>>,
+    pub health: &'a Arc<crate::health::Health>,
+    /// When healing is configured.
+    pub healer: Option<&'a Arc<crate::heal::Healer>>,
+}
+
+/// A collector flag whose value does not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    #[error("--{flag}: invalid regular expression: {source}")]
+    Regex {
+        flag: &'static str,
+        #[source]
+        source: regex::Error,
+    },
+    #[error("--{flag}: {reason}")]
+    Invalid { flag: &'static str, reason: String },
+    #[error(transparent)]
+    Clap(#[from] clap::Error),
+}
+
+/// Compiles a flag's regular expression, naming the flag when it does not.
+pub fn regex(flag: &'static str, value: &str) -> Result<Regex, FlagError> {
+    Regex::new(value).map_err(|source| FlagError::Regex { flag, source })
+}
+
+/// An include or exclude filter from a flag pair, each given as `(flag, value)`. An empty
+/// exclude keeps every device.
+pub fn device_filter(
+    (inc_flag, include): (&'static str, Option<&str>),
+    (exc_flag, exclude): (&'static str, Option<&str>),
+    default_exclude: &str,
+) -> Result<DeviceFilter, FlagError> {
+    Ok(match (include, exclude) {
+        (Some(inc), _) => DeviceFilter::Include(regex(inc_flag, inc)?),
+        (None, Some("")) => DeviceFilter::All,
+        (None, Some(exc)) => DeviceFilter::Exclude(regex(exc_flag, exc)?),
+        (None, None) => DeviceFilter::Exclude(regex(exc_flag, default_exclude)?),
+    })
+}
 
 /// An include-or-exclude device filter, like node_exporter's `device-include`/`device-exclude`.
 #[derive(Debug, Clone)]
@@ -230,65 +159,6 @@ impl DeviceFilter {
             DeviceFilter::Include(re) => re.is_match(device),
             DeviceFilter::Exclude(re) => !re.is_match(device),
             DeviceFilter::All => true,
-        }
-    }
-}
-
-/// Everything collectors are built from: host paths and the validated per-collector options.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub paths: HostPaths,
-    pub mount_points_exclude: Regex,
-    pub fs_types_exclude: Regex,
-    pub mount_timeout: std::time::Duration,
-    pub diskstats_devices: DeviceFilter,
-    pub netdev_devices: DeviceFilter,
-    pub process_names: Arc<Vec<ProcessMatcher>>,
-    pub docker: crate::docker::DockerConfig,
-    pub docker_watcher: Shared<crate::docker::Watcher>,
-    pub health: crate::health::HealthConfig,
-    /// Whether `/health` checks Docker (the docker collector is enabled).
-    pub health_docker: bool,
-    pub health_model: Shared<crate::health::Health>,
-    /// The `heal:` section.
-    pub heal: crate::heal::policy::HealConfig,
-    /// The healer, once [`crate::app_state`] started it (only when healing is configured).
-    pub healer: Shared<crate::heal::Healer>,
-}
-
-impl Settings {
-    /// The process's Docker watcher, started on first use.
-    pub fn docker_watcher(&self) -> Arc<crate::docker::Watcher> {
-        self.docker_watcher
-            .get_or_start(|| crate::docker::Watcher::start(self.docker.clone(), self.paths.clone()))
-    }
-
-    /// The process's health model, started (sampler and probes) on first use.
-    pub fn health_model(&self) -> Arc<crate::health::Health> {
-        self.health_model
-            .get_or_start(|| crate::health::Health::start(self))
-    }
-
-    /// Settings with node_exporter's defaults over the given paths.
-    pub fn with_defaults(paths: HostPaths) -> Self {
-        // Constants, compiled by the flag defaults' tests.
-        #[allow(clippy::expect_used)]
-        let re = |s: &str| Regex::new(s).expect("built-in default regexes compile");
-        Self {
-            paths,
-            mount_points_exclude: re(DEFAULT_MOUNT_POINTS_EXCLUDE),
-            fs_types_exclude: re(DEFAULT_FS_TYPES_EXCLUDE),
-            mount_timeout: std::time::Duration::from_secs(5),
-            diskstats_devices: DeviceFilter::Exclude(re(DEFAULT_DISKSTATS_EXCLUDE)),
-            netdev_devices: DeviceFilter::Exclude(re(DEFAULT_NETDEV_EXCLUDE)),
-            process_names: Arc::new(Vec::new()),
-            docker: crate::docker::DockerConfig::default(),
-            docker_watcher: Shared::default(),
-            health: crate::health::HealthConfig::default(),
-            health_docker: true,
-            health_model: Shared::default(),
-            heal: crate::heal::policy::HealConfig::default(),
-            healer: Shared::default(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `netdev`: per-interface counters from `/proc/net/dev`, as node_exporter's netdev collector
 //! (`node_network_{receive,transmit}_*_total{device}`). Container veth interfaces are excluded
-//! by default (see [`super::DEFAULT_NETDEV_EXCLUDE`]).
+//! by default (see [`DEFAULT_NETDEV_EXCLUDE`]).
 
 use crate::collector::{Collector, DeviceFilter, Error};
 use crate::metric::{MetricFamily, Unit};
@@ -27,6 +27,48 @@ const TRANSMIT: [&str; 8] = [
     "carrier",
     "compressed",
 ];
+
+/// hale's default `--collector.netdev.device-exclude`: the host ends of container veth pairs, one
+/// per container, which would make the interface label unbounded on a busy Docker host. Bridges
+/// (`docker0`, `br-*`) stay: they carry the containers' traffic as the host sees it.
+pub const DEFAULT_NETDEV_EXCLUDE: &str = r"^veth";
+
+/// The `netdev` collector's flags (node_exporter's names).
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "collector.netdev.flags")]
+pub struct Flags {
+    /// Regexp of net devices to exclude (mutually exclusive with device-include).
+    /// Default: ^veth (the host side of container interfaces).
+    #[arg(id = "collector.netdev.device-exclude", long = "collector.netdev.device-exclude", value_name = "REGEX")]
+    device_exclude: Option<String>,
+
+    /// Regexp of net devices to include (mutually exclusive with device-exclude).
+    #[arg(
+        id = "collector.netdev.device-include",
+        long = "collector.netdev.device-include",
+        value_name = "REGEX",
+        conflicts_with = "collector.netdev.device-exclude"
+    )]
+    device_include: Option<String>,
+}
+
+/// The `netdev` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "netdev",
+    enabled_by_default: true,
+    help: "Network interface counters (node_network_*)",
+    flags: <Flags as clap::Args>::augment_args,
+    build: |c| {
+        use clap::FromArgMatches as _;
+        let flags = Flags::from_arg_matches(c.matches)?;
+        let devices = crate::collector::device_filter(
+            ("collector.netdev.device-include", flags.device_include.as_deref()),
+            ("collector.netdev.device-exclude", flags.device_exclude.as_deref()),
+            DEFAULT_NETDEV_EXCLUDE,
+        )?;
+        Ok(std::sync::Arc::new(Netdev::new(c.paths.clone(), devices)))
+    },
+};
 
 /// The netdev collector.
 pub struct Netdev {

@@ -402,3 +402,14 @@ fn merge(into: &mut GroupSample, s: GroupSample) {
     into.swapped += s.swapped;
     into.cpu.extend(s.cpu);
 }
+
+/// The `processes` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "processes",
+    enabled_by_default: true,
+    help: "Watched process groups (namedprocess_namegroup_*)",
+    flags: crate::collector::no_flags,
+    build: |c| {
+        Ok(Arc::new(Processes::new(c.paths.clone(), Arc::clone(c.process_names))))
+    },
+};

@@ -2,6 +2,8 @@
 //! (`process_open_fds`, `process_max_fds`, `process_threads`, memory, CPU, start time). It reads
 //! the real `/proc/self`, not `--path.procfs`, because hale's own process is what it describes.
 
+use std::sync::Arc;
+
 use procfs::process::{LimitValue, Process};
 
 use crate::collector::{Collector, Error};
@@ -120,3 +122,14 @@ impl Collector for SelfProcess {
         Ok(())
     }
 }
+
+/// The `self` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "self",
+    enabled_by_default: true,
+    help: "hale's own process (process_*)",
+    flags: crate::collector::no_flags,
+    build: |_| {
+        Ok(Arc::new(SelfProcess::new()))
+    },
+};

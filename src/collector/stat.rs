@@ -1,6 +1,8 @@
 //! `stat`: boot time, context switches, forks, interrupts and runnable/blocked processes from
 //! `/proc/stat`, as node_exporter's stat collector.
 
+use std::sync::Arc;
+
 use crate::collector::{parse_u64, Collector, Error};
 use crate::metric::{MetricFamily, Unit};
 use crate::paths::HostPaths;
@@ -58,3 +60,14 @@ impl Collector for Stat {
         Ok(())
     }
 }
+
+/// The `stat` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "stat",
+    enabled_by_default: true,
+    help: "Boot time, context switches, forks, interrupts, procs",
+    flags: crate::collector::no_flags,
+    build: |c| {
+        Ok(Arc::new(Stat::new(c.paths.clone())))
+    },
+};

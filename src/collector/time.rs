@@ -1,6 +1,8 @@
 //! `time`: the system clock (`node_time_seconds`) and the kernel's clock sources from sysfs
 //! (`node_time_clocksource_{available,current}_info`), as node_exporter's time collector.
 
+use std::sync::Arc;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::collector::{Collector, Error};
@@ -81,3 +83,14 @@ impl Collector for Time {
         Ok(())
     }
 }
+
+/// The `time` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "time",
+    enabled_by_default: true,
+    help: "System time and clock source (node_time_*)",
+    flags: crate::collector::no_flags,
+    build: |c| {
+        Ok(Arc::new(Time::new(c.paths.clone())))
+    },
+};

@@ -2,6 +2,8 @@
 //! the kernel, not procfs: in a container `nodename` is the container's unless it shares the
 //! host's UTS namespace (`--uts=host`, as the shipped compose file does).
 
+use std::sync::Arc;
+
 use crate::collector::{Collector, Error};
 use crate::metric::MetricFamily;
 
@@ -32,3 +34,14 @@ impl Collector for Uname {
         Ok(())
     }
 }
+
+/// The `uname` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "uname",
+    enabled_by_default: true,
+    help: "Kernel identity (node_uname_info)",
+    flags: crate::collector::no_flags,
+    build: |_| {
+        Ok(Arc::new(Uname))
+    },
+};

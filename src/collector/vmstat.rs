@@ -3,6 +3,8 @@
 //! (`^(oom_kill|pgpg|pswp|pg.*fault).*`): OOM kills, paging, swapping and page faults. The rules
 //! alert on `node_vmstat_oom_kill`.
 
+use std::sync::Arc;
+
 use regex::Regex;
 
 use crate::collector::{Collector, Error};
@@ -59,6 +61,17 @@ impl Collector for Vmstat {
         Ok(())
     }
 }
+
+/// The `vmstat` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "vmstat",
+    enabled_by_default: true,
+    help: "VM events from /proc/vmstat: OOM kills, paging, swapping, faults (node_vmstat_*)",
+    flags: crate::collector::no_flags,
+    build: |c| {
+        Ok(Arc::new(Vmstat::new(c.paths.clone())))
+    },
+};
 
 #[cfg(test)]
 mod tests {

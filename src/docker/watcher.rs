@@ -53,9 +53,9 @@ enum CgroupDriver {
 }
 
 impl Watcher {
-    /// Creates the watcher and starts its task on the current tokio runtime. Without a runtime
-    /// (a caller bug), the snapshot says so instead of panicking.
-    pub fn start(config: DockerConfig, paths: HostPaths) -> Arc<Watcher> {
+    /// Creates the watcher, and the task that keeps its snapshot fresh (events stream, resync,
+    /// reconnects) for the caller to run: [`crate::app`] runs it until hale stops.
+    pub fn new(config: DockerConfig, paths: HostPaths) -> (Arc<Watcher>, crate::app::Task) {
         let layout = Layout::detect(&paths);
         let watcher = Arc::new(Watcher {
             config,
@@ -63,15 +63,8 @@ impl Watcher {
             layout,
             snapshot: tokio::sync::watch::Sender::new(Arc::new(Snapshot::connecting())),
         });
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(Arc::clone(&watcher).run());
-            }
-            Err(_) => watcher.publish(|s| {
-                s.connection = Connection::Down("hale bug: no async runtime to watch Docker".into())
-            }),
-        }
-        watcher
+        let task = Box::pin(Arc::clone(&watcher).run());
+        (watcher, task)
     }
 
     /// The latest snapshot.

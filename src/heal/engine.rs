@@ -172,13 +172,14 @@ fn task_failed(e: tokio::task::JoinError) -> AuditError {
 }
 
 impl Healer {
-    /// Opens the audit log and starts pruning and (when enabled) autoheal on the current tokio
-    /// runtime. `watcher` is the Docker view; it is needed when any rule acts on containers.
-    pub fn start(
+    /// Opens the audit log; returns the healer and its background tasks (pruning, and autoheal
+    /// when enabled) for the caller to run. `watcher` is the Docker view; it is needed when any
+    /// rule acts on containers.
+    pub fn new(
         config: HealConfig,
         watcher: Option<Arc<Watcher>>,
         docker_host: &str,
-    ) -> Result<Arc<Healer>, StartError> {
+    ) -> Result<(Arc<Healer>, Vec<crate::app::Task>), StartError> {
         // Read once, by the config loader (HealConfig::validate).
         let credentials = config.credentials.clone().ok_or_else(|| {
             StartError::Config(
@@ -230,11 +231,11 @@ impl Healer {
             counters: Mutex::new(counters),
             config,
         });
-        tokio::spawn(Arc::clone(&healer).prune_loop());
+        let mut tasks: Vec<crate::app::Task> = vec![Box::pin(Arc::clone(&healer).prune_loop())];
         if healer.config.autoheal.enabled {
-            tokio::spawn(Arc::clone(&healer).autoheal_loop());
+            tasks.push(Box::pin(Arc::clone(&healer).autoheal_loop()));
         }
-        Ok(healer)
+        Ok((healer, tasks))
     }
 
     /// The credentials requests must carry.

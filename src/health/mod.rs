@@ -21,7 +21,6 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::collector::Settings;
 use crate::docker::{Connection, Health as ContainerHealth, Watcher};
 
 pub mod probe;
@@ -239,6 +238,17 @@ pub struct Health {
     live: std::sync::OnceLock<Bytes>,
 }
 
+/// What the health model is built from.
+pub struct Inputs {
+    pub config: HealthConfig,
+    pub paths: crate::paths::HostPaths,
+    /// The filesystem collector's filters, so `/health` judges the mounts `/metrics` reports.
+    pub filesystem: crate::collector::filesystem::Options,
+    pub process_names: Arc<Vec<crate::process_match::ProcessMatcher>>,
+    /// Docker's view, when `/health` checks Docker (the docker collector is enabled).
+    pub docker: Option<Arc<Watcher>>,
+}
+
 /// What the sampler reads: the collectors' own typed readers, over its own instances of the
 /// stateful ones (filesystem's stuck-mount guard, the process table).
 struct Sources {
@@ -250,9 +260,10 @@ struct Sources {
 }
 
 impl Health {
-    /// Builds the model and starts its sampler and probes.
-    pub fn start(settings: &Settings) -> Arc<Health> {
-        let config = settings.health.clone();
+    /// Builds the model, and the tasks that keep it current (the sampler and each probe) for
+    /// the caller to run: [`crate::app`] runs them until hale stops.
+    pub fn new(inputs: Inputs) -> (Arc<Health>, Vec<crate::app::Task>) {
+        let config = inputs.config;
         let host = rustix::system::uname()
             .nodename()
             .to_string_lossy()
@@ -280,26 +291,25 @@ impl Health {
         let first = health.render(&[], Status::Warn, Some("no sample taken yet"), "");
         health.publish(false, Status::Warn, Vec::new(), first);
         use crate::collector::{filesystem, processes};
-        let paths = &settings.paths;
+        let paths = &inputs.paths;
         // Its own instances of the stateful readers (same filters, same stuck-mount
         // protection): the sampler and a scrape never wait on each other.
         let sources = Sources {
             paths: paths.clone(),
-            filesystem: filesystem::Filesystem::new(settings),
-            processes: processes::Processes::new(
-                paths.clone(),
-                Arc::clone(&settings.process_names),
-            ),
-            docker: settings.health_docker.then(|| settings.docker_watcher()),
+            filesystem: filesystem::Filesystem::new(paths.clone(), inputs.filesystem),
+            processes: processes::Processes::new(paths.clone(), inputs.process_names),
+            docker: inputs.docker,
             uptime: paths.proc("uptime"),
         };
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            for p in health.config.probes.clone() {
-                handle.spawn(Arc::clone(&health).probe_loop(p));
-            }
-            handle.spawn(Arc::clone(&health).sample_loop(Arc::new(sources)));
-        }
-        health
+        let mut tasks: Vec<crate::app::Task> = health
+            .config
+            .probes
+            .clone()
+            .into_iter()
+            .map(|p| Box::pin(Arc::clone(&health).probe_loop(p)) as crate::app::Task)
+            .collect();
+        tasks.push(Box::pin(Arc::clone(&health).sample_loop(Arc::new(sources))));
+        (health, tasks)
     }
 
     /// The latest report.

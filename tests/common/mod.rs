@@ -213,7 +213,14 @@ pub fn app_for(args: &[&str], config: &hale::config::Config) -> axum::Router {
     let (cli, matches) = hale::cli::try_parse_from(args).expect("args parse");
     let options = hale::cli::Options::from_cli(&cli, &matches, config).expect("valid options");
     let web = std::sync::Arc::new(hale::web::security::Web::open());
-    hale::server::app(hale::app_state(&options, web).expect("app state"))
+    let app = hale::app::build(&options, config, web).expect("app state");
+    // Inside a runtime (the async tests) its tasks run detached; outside, a sync caller only
+    // scrapes, and the parts that need tasks are not exercised.
+    let state = match tokio::runtime::Handle::try_current() {
+        Ok(_) => app.detach(),
+        Err(_) => app.state,
+    };
+    hale::server::app(state)
 }
 
 /// One scrape of a fresh in-process app for `args`.
