@@ -6,8 +6,6 @@
 //! the listener until shutdown (model: kube-rs controller-rs's `main`), so every task has an
 //! owner and one way to stop.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::cli::Options;
@@ -15,8 +13,7 @@ use crate::collector::{filesystem, Context, FlagError};
 use crate::config::Config;
 use crate::server::AppState;
 
-/// A long-running part of hale: it runs until hale stops (it never returns by design).
-pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+pub use crate::task::Task;
 
 /// A built hale: the HTTP state, and the tasks that keep it current.
 pub struct App {
@@ -75,8 +72,10 @@ pub fn build(
         paths: &options.paths,
         process_names: &process_names,
         docker: docker.as_ref(),
-        health: &health,
-        healer: healer.as_ref(),
+        health: Arc::clone(&health) as Arc<dyn crate::collector::Source>,
+        healer: healer
+            .clone()
+            .map(|h| h as Arc<dyn crate::collector::Source>),
     };
     let collectors = options
         .collectors

@@ -22,4 +22,5 @@ pub mod process_match;
 pub mod scrape;
 pub mod secret;
 pub mod server;
+pub mod task;
 pub mod web;

@@ -5,6 +5,9 @@
 //! with overflow checks) on a line of fewer than three fields. The kernel writes neither, but
 //! `--path.procfs` may point at any tree. Each file is checked here first; a malformed one is
 //! an error, as any other unreadable file.
+//!
+//! Also `/proc/net/dev`'s format, which the netdev collector reads for the host and the docker
+//! module inside each container's network namespace.
 
 use std::io::Read;
 
@@ -68,6 +71,32 @@ pub fn parse_stat(bytes: &[u8]) -> ProcResult<Stat> {
         )));
     }
     Stat::from_read(line.as_bytes())
+}
+
+/// Splits `/proc/net/dev` into `(device, counters)`, the 8 receive columns then the 8 transmit
+/// columns; an `Err` names the bad line. Shared with the per-container network counters, which
+/// read the same file inside the container's network namespace.
+pub fn parse_net_dev(text: &str) -> impl Iterator<Item = Result<(&str, [u64; 16]), String>> {
+    // Two header lines, then "  eth0: 1 2 3 ...".
+    text.lines().skip(2).filter_map(|line| {
+        let (device, rest) = line.split_once(':')?;
+        let device = device.trim();
+        let mut counters = [0u64; 16];
+        let mut fields = rest.split_ascii_whitespace();
+        for (i, c) in counters.iter_mut().enumerate() {
+            let field = fields.next();
+            match field.map(str::parse::<u64>) {
+                Some(Ok(v)) => *c = v,
+                _ => {
+                    return Some(Err(format!(
+                        "device {device}: column {} is {field:?}, not a number",
+                        i + 1
+                    )))
+                }
+            }
+        }
+        Some(Ok((device, counters)))
+    })
 }
 
 #[cfg(test)]

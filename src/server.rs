@@ -84,11 +84,14 @@ pub struct BindError {
 
 /// The router with every endpoint.
 pub fn app(state: Arc<AppState>) -> Router {
-    use crate::web::guard::{guard, Need};
+    use crate::web::guard::{guard, Guard, Need};
     let telemetry_path = state.telemetry_path.clone();
+    let guarded = Guard {
+        web: Arc::clone(&state.web),
+        request_timeout: state.request_timeout,
+    };
     // Every route names what it asks of the caller; the guard enforces it.
-    let needs =
-        |need: Need| axum::middleware::from_fn_with_state((Arc::clone(&state), need), guard);
+    let needs = |need: Need| axum::middleware::from_fn_with_state((guarded.clone(), need), guard);
     let metrics_role = Need::Role(Role::Metrics);
     Router::new()
         .route("/", get(landing).layer(needs(metrics_role)))

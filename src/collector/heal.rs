@@ -6,17 +6,16 @@
 
 use std::sync::Arc;
 
-use crate::collector::{Collector, Error};
-use crate::heal::Healer;
+use crate::collector::{Collector, Error, Source};
 use crate::metric::MetricFamily;
 
 /// The heal collector.
 pub struct HealMetrics {
-    healer: Option<Arc<Healer>>,
+    healer: Option<Arc<dyn Source>>,
 }
 
 impl HealMetrics {
-    pub fn new(healer: Option<Arc<Healer>>) -> Self {
+    pub fn new(healer: Option<Arc<dyn Source>>) -> Self {
         Self { healer }
     }
 }
@@ -26,12 +25,7 @@ impl Collector for HealMetrics {
         let Some(healer) = &self.healer else {
             return Ok(());
         };
-        let mut families = Vec::new();
-        healer
-            .metrics(&mut families)
-            .map_err(|e| Error::Source(e.to_string()))?;
-        out.extend(families.into_iter().filter(|f| !f.is_empty()));
-        Ok(())
+        healer.families(out)
     }
 }
 
@@ -42,6 +36,6 @@ pub const SPEC: crate::collector::Spec = crate::collector::Spec {
     help: "Healing decisions, action durations, queue depth and give-ups (hale_heal_*); nothing unless healing is configured",
     flags: crate::collector::no_flags,
     build: |c| {
-        Ok(Arc::new(HealMetrics::new(c.healer.cloned())))
+        Ok(Arc::new(HealMetrics::new(c.healer.clone())))
     },
 };

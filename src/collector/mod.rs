@@ -69,6 +69,13 @@ pub trait Collector: Send + Sync {
     }
 }
 
+/// A part of hale that exports its own families at scrape time (the health model, the
+/// healer): the `health` and `heal` collectors ask it, so `collector` does not depend on the
+/// parts it reports on.
+pub trait Source: Send + Sync {
+    fn families(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error>;
+}
+
 /// A collector as the command line and the composition root know it.
 #[derive(Clone, Copy)]
 pub struct Spec {
@@ -104,9 +111,10 @@ pub struct Context<'a> {
     pub process_names: &'a Arc<Vec<ProcessMatcher>>,
     /// Started when the docker collector is enabled (or healing acts on containers).
     pub docker: Option<&'a Arc<crate::docker::Watcher>>,
-    pub health: &'a Arc<crate::health::Health>,
-    /// When healing is configured.
-    pub healer: Option<&'a Arc<crate::heal::Healer>>,
+    /// The health model's checks and probes.
+    pub health: Arc<dyn Source>,
+    /// The healer's decisions, queue and audit log, when healing is configured.
+    pub healer: Option<Arc<dyn Source>>,
 }
 
 /// A collector flag whose value does not make sense.

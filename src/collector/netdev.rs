@@ -100,7 +100,7 @@ impl Collector for Netdev {
             .map(|c| family("receive", c))
             .chain(TRANSMIT.iter().map(|c| family("transmit", c)))
             .collect();
-        for entry in parse(&text) {
+        for entry in crate::proc_files::parse_net_dev(&text) {
             let (device, counters) = entry.map_err(|reason| Error::parse(path.clone(), reason))?;
             if !self.devices.keeps(device) {
                 continue;
@@ -114,28 +114,4 @@ impl Collector for Netdev {
     }
 }
 
-/// Splits `/proc/net/dev` into `(device, counters)`, the 8 receive columns then the 8 transmit
-/// columns; an `Err` names the bad line. Shared with the per-container network counters, which
-/// read the same file inside the container's network namespace.
-pub(crate) fn parse(text: &str) -> impl Iterator<Item = Result<(&str, [u64; 16]), String>> {
-    // Two header lines, then "  eth0: 1 2 3 ...".
-    text.lines().skip(2).filter_map(|line| {
-        let (device, rest) = line.split_once(':')?;
-        let device = device.trim();
-        let mut counters = [0u64; 16];
-        let mut fields = rest.split_ascii_whitespace();
-        for (i, c) in counters.iter_mut().enumerate() {
-            let field = fields.next();
-            match field.map(str::parse::<u64>) {
-                Some(Ok(v)) => *c = v,
-                _ => {
-                    return Some(Err(format!(
-                        "device {device}: column {} is {field:?}, not a number",
-                        i + 1
-                    )))
-                }
-            }
-        }
-        Some(Ok((device, counters)))
-    })
-}
+

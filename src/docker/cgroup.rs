@@ -311,7 +311,7 @@ fn network(paths: &HostPaths, pid: u32) -> Vec<Interface> {
     else {
         return Vec::new();
     };
-    crate::collector::netdev::parse(&text)
+    crate::proc_files::parse_net_dev(&text)
         .filter_map(Result::ok)
         .filter(|(name, _)| !ignored_interface(name))
         .map(|(name, c)| Interface {

@@ -55,7 +55,7 @@ enum CgroupDriver {
 impl Watcher {
     /// Creates the watcher, and the task that keeps its snapshot fresh (events stream, resync,
     /// reconnects) for the caller to run: [`crate::app`] runs it until hale stops.
-    pub fn new(config: DockerConfig, paths: HostPaths) -> (Arc<Watcher>, crate::app::Task) {
+    pub fn new(config: DockerConfig, paths: HostPaths) -> (Arc<Watcher>, crate::task::Task) {
         let layout = Layout::detect(&paths);
         let watcher = Arc::new(Watcher {
             config,

@@ -179,7 +179,7 @@ impl Healer {
         config: HealConfig,
         watcher: Option<Arc<Watcher>>,
         docker_host: &str,
-    ) -> Result<(Arc<Healer>, Vec<crate::app::Task>), StartError> {
+    ) -> Result<(Arc<Healer>, Vec<crate::task::Task>), StartError> {
         // Read once, by the config loader (HealConfig::validate).
         let credentials = config.credentials.clone().ok_or_else(|| {
             StartError::Config(
@@ -231,7 +231,7 @@ impl Healer {
             counters: Mutex::new(counters),
             config,
         });
-        let mut tasks: Vec<crate::app::Task> = vec![Box::pin(Arc::clone(&healer).prune_loop())];
+        let mut tasks: Vec<crate::task::Task> = vec![Box::pin(Arc::clone(&healer).prune_loop())];
         if healer.config.autoheal.enabled {
             tasks.push(Box::pin(Arc::clone(&healer).autoheal_loop()));
         }
@@ -984,6 +984,19 @@ impl Healer {
             webhook,
             audit_errors,
         ]);
+        Ok(())
+    }
+}
+
+impl crate::collector::Source for Healer {
+    fn families(
+        &self,
+        out: &mut Vec<crate::metric::MetricFamily>,
+    ) -> Result<(), crate::collector::Error> {
+        let mut families = Vec::new();
+        self.metrics(&mut families)
+            .map_err(|e| crate::collector::Error::Source(e.to_string()))?;
+        out.extend(families.into_iter().filter(|f| !f.is_empty()));
         Ok(())
     }
 }

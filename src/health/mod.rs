@@ -238,6 +238,56 @@ pub struct Health {
     live: std::sync::OnceLock<Bytes>,
 }
 
+impl crate::collector::Source for Health {
+    /// `hale_health_status{check,component,status}` (a state set over pass, warn, fail, as
+    /// reported after debouncing) and, per probe, `hale_probe_success{probe}` and
+    /// `hale_probe_duration_seconds{probe}`: the last sample, never a new one.
+    fn families(
+        &self,
+        out: &mut Vec<crate::metric::MetricFamily>,
+    ) -> Result<(), crate::collector::Error> {
+        use crate::metric::{MetricFamily, Unit};
+        let report = self.report();
+        let mut status = MetricFamily::gauge(
+            "hale_health_status",
+            None,
+            "Status of each /health check as a state set: 1 for the reported status.",
+        );
+        for c in &report.checks {
+            for s in Status::ALL {
+                status.push(
+                    [
+                        ("check", c.key.clone()),
+                        ("component", c.component_id.clone()),
+                        ("status", s.as_str().to_string()),
+                    ],
+                    c.status == s,
+                );
+            }
+        }
+        let mut success = MetricFamily::gauge(
+            "hale_probe_success",
+            None,
+            "1 if the probe's last run succeeded.",
+        );
+        let mut duration = MetricFamily::gauge(
+            "hale_probe_duration",
+            Some(Unit::Seconds),
+            "How long the probe's last run took.",
+        );
+        for (name, o) in self.probe_results() {
+            success.push([("probe", name.clone())], o.success);
+            duration.push([("probe", name)], o.duration.as_secs_f64());
+        }
+        out.extend(
+            [status, success, duration]
+                .into_iter()
+                .filter(|f| !f.samples.is_empty()),
+        );
+        Ok(())
+    }
+}
+
 /// What the health model is built from.
 pub struct Inputs {
     pub config: HealthConfig,
@@ -262,7 +312,7 @@ struct Sources {
 impl Health {
     /// Builds the model, and the tasks that keep it current (the sampler and each probe) for
     /// the caller to run: [`crate::app`] runs them until hale stops.
-    pub fn new(inputs: Inputs) -> (Arc<Health>, Vec<crate::app::Task>) {
+    pub fn new(inputs: Inputs) -> (Arc<Health>, Vec<crate::task::Task>) {
         let config = inputs.config;
         let host = rustix::system::uname()
             .nodename()
@@ -301,12 +351,12 @@ impl Health {
             docker: inputs.docker,
             uptime: paths.proc("uptime"),
         };
-        let mut tasks: Vec<crate::app::Task> = health
+        let mut tasks: Vec<crate::task::Task> = health
             .config
             .probes
             .clone()
             .into_iter()
-            .map(|p| Box::pin(Arc::clone(&health).probe_loop(p)) as crate::app::Task)
+            .map(|p| Box::pin(Arc::clone(&health).probe_loop(p)) as crate::task::Task)
             .collect();
         tasks.push(Box::pin(Arc::clone(&health).sample_loop(Arc::new(sources))));
         (health, tasks)

@@ -7,7 +7,7 @@
 //! it; 503 with `Retry-After` on the webhook, which Alertmanager retries), adds the web config's
 //! response headers, and counts a 401 as a failed authentication of the client.
 //!
-//! Each route says what it needs ([`Need`], attached in [`crate::server::app`]):
+//! Each route says what it needs ([`Need`], attached where the router is built):
 //! `/health`, `/health/live` and `/health/ready` are public (the details of `/health` need
 //! `metrics`, or `health.details_token_file`'s token); the webhook takes `heal` users or
 //! `heal.auth`'s credentials (checked by its handler); `/heal/events` needs `events`; `/`, the
@@ -29,9 +29,16 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::listener::Peer;
 use super::users::{Identity, Role};
-use crate::server::AppState;
 
-/// What an endpoint asks of the caller; each route in [`crate::server::app`] names its own.
+/// What the guard needs of the server: the web security in force and the request timeout.
+#[derive(Clone)]
+pub struct Guard {
+    pub web: Arc<super::security::Web>,
+    /// `--web.request-timeout`.
+    pub request_timeout: Duration,
+}
+
+/// What an endpoint asks of the caller; each route names its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
     /// `/health/live`, `/health/ready`: nothing is asked, nothing is checked.
@@ -46,7 +53,7 @@ pub enum Need {
 
 /// The middleware (see the module doc), for a route that asks `need`.
 pub async fn guard(
-    State((state, need)): State<(Arc<AppState>, Need)>,
+    State((state, need)): State<(Guard, Need)>,
     mut req: Request,
     next: Next,
 ) -> Response {
