@@ -22,19 +22,21 @@ pub enum DurationError {
     Range(String),
 }
 
+/// Prometheus' duration units, largest first, in milliseconds.
+const UNITS: [(&str, u64); 7] = [
+    ("y", 365 * 24 * 3_600_000),
+    ("w", 7 * 24 * 3_600_000),
+    ("d", 24 * 3_600_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
+
 /// Parses a Prometheus duration (`model.ParseDuration`): one or more `<integer><unit>` parts with
 /// units `y` (365d), `w`, `d`, `h`, `m`, `s`, `ms`, each at most once and largest first
 /// (`1h30m`, not `30m1h`), or a bare `0`.
 pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
-    const UNITS: [(&str, u64); 7] = [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
     let syntax = || DurationError::Syntax(s.to_string());
     let range = || DurationError::Range(s.to_string());
     if s == "0" {
@@ -78,30 +80,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
         return Err(range());
     }
     Ok(Duration::from_millis(total))
-}
-
-/// Formats a duration in Prometheus' grammar, largest unit first (`90s` is `1m30s`).
-pub fn format_duration(d: Duration) -> String {
-    let mut ms = d.as_millis();
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, size) in [
-        ("y", 365 * 24 * 3_600_000u128),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ] {
-        if ms >= size {
-            out.push_str(&format!("{}{unit}", ms / size));
-            ms %= size;
-        }
-    }
-    out
 }
 
 /// Deserializes a Prometheus duration string (`500ms`, `15s`, `1m30s`, `30d`).
@@ -219,13 +197,5 @@ mod tests {
             parse_duration("292y"),
             Ok(Duration::from_secs(292 * 365 * 86_400))
         );
-    }
-
-    #[test]
-    fn formats_largest_unit_first() {
-        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(format_duration(Duration::from_secs(30 * 86_400)), "4w2d");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
-        assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 }
