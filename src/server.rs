@@ -240,20 +240,8 @@ async fn webhook_answer(
             ApiError::internal(e, "internal error; nothing was done (see hale's log)")
         }
     })?;
-    let decisions: Vec<serde_json::Value> = plans
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "rule": p.rule,
-                "alertname": p.alertname,
-                "fingerprint": p.fingerprint,
-                "target": p.target,
-                "action": p.action,
-                "result": p.outcome.as_str(),
-                "detail": p.detail,
-            })
-        })
-        .collect();
+    // Each decision as /heal/events shows its row: one rendering of a decision.
+    let decisions: Vec<serde_json::Value> = plans.iter().map(|p| p.decision().to_json()).collect();
     let body = serde_json::json!({ "status": "accepted", "decisions": decisions });
     Ok((
         StatusCode::ACCEPTED,

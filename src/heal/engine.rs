@@ -399,7 +399,7 @@ impl Healer {
                 }
             }
             for p in &plans {
-                tx.record(&p.decision(time))?;
+                tx.record(&p.decision())?;
             }
             for p in plans.iter().filter(|p| p.outcome == Outcome::Executed) {
                 let key = (p.rule.clone(), p.target.clone());

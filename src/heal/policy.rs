@@ -231,16 +231,19 @@ pub struct Planned {
     pub detail: String,
     /// Index of the alert in the notification.
     pub alert: usize,
+    /// When it was decided (Unix seconds): the time its audit row carries.
+    pub time: f64,
     /// For a container action: the ID of the container that passed the allow-list, which is
     /// the one acted on (none in a simulation, which does not ask Docker).
     pub container_id: Option<String>,
 }
 
 impl Planned {
-    /// The audit-log row of this decision at `time`.
-    pub fn decision(&self, time: f64) -> Decision {
+    /// The audit-log row of this decision: also what the webhook answers for it, so a
+    /// decision has one rendering ([`Decision::to_json`]).
+    pub fn decision(&self) -> Decision {
         Decision {
-            time,
+            time: self.time,
             rule: self.rule.clone(),
             alertname: self.alertname.clone(),
             fingerprint: self.fingerprint.clone(),
@@ -299,6 +302,7 @@ impl HealConfig {
             detail,
             alert: 0,
             container_id: None,
+            time: now,
         };
         let target = match rule.judge(alert, |name| world.container(name)) {
             Verdict::NoMatch => return Ok(None),
@@ -417,7 +421,7 @@ rules:
             .transaction(|tx| {
                 let plans = cfg.decide(&cfg.rules, n, now, tx, &RunningContainers)?;
                 for p in &plans {
-                    tx.record(&p.decision(now))?;
+                    tx.record(&p.decision())?;
                 }
                 Ok::<_, AuditError>(plans)
             })
