@@ -125,7 +125,8 @@ async fn not_found() -> ApiError {
 /// this).
 pub async fn catch_panic(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     use futures_util::FutureExt as _;
-    let path = req.uri().path().to_string();
+    // A cheap copy (the URI's bytes are shared), for the log line if this request panics.
+    let uri = req.uri().clone();
     match std::panic::AssertUnwindSafe(next.run(req))
         .catch_unwind()
         .await
@@ -138,7 +139,7 @@ pub async fn catch_panic(req: axum::extract::Request, next: axum::middleware::Ne
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!(
-                path,
+                path = uri.path(),
                 panic = what,
                 "hale bug: a request panicked; it got 500"
             );
