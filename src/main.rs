@@ -1,6 +1,18 @@
 //! The `hale` binary: parses flags, loads the config, and serves; or runs a subcommand. It alone
 //! turns errors into exit codes: 0 on success, 1 on a runtime or config error, 2 on bad usage.
 
+// What STYLE asks of this code, enforced by the compiler rather than by review: no
+// unwrap/expect/panic and no indexing that can panic on data from the host, Docker or the
+// network; no poisoning locks and no panicking float-to-Duration conversion (clippy.toml names
+// them). Crate attributes, so they bind the library and the binary, not the tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_types,
+    clippy::disallowed_methods
+)]
 use std::process::ExitCode;
 use std::sync::Arc;
 

@@ -2,15 +2,6 @@
 //! in a module's non-test code is an edge, and the graph must be acyclic, so a part can be
 //! read, tested and changed with only what it depends on. A new cycle fails here with its path.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

@@ -2,15 +2,6 @@
 //! a bad regex or an unreadable path. Each gets a clear message naming the field or flag (and the
 //! line, for the config) and a non-zero exit; hale never starts half-configured.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use common::{run_hale as hale, stderr_of as stderr, temp_file as config_file};

@@ -5,15 +5,6 @@
 //! scraping a real hale (with a container, a process group, a probe and healing decisions): each
 //! must parse and return data, or be listed below with the reason it cannot here.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use std::collections::BTreeSet;

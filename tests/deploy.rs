@@ -4,15 +4,6 @@
 //! the Dockerfile, built for real on a base image made here from the host's glibc (the
 //! registry's bases are out of reach) and run against this host and its Docker socket.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use std::path::Path;

@@ -5,15 +5,6 @@
 //! (a unique label and hale's `include_labels`), so the tests run in parallel. The daemon-restart
 //! test uses a private dockerd so it never stops the host's engine.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use std::io::{Read, Write};

@@ -8,15 +8,6 @@
 //!
 //! The test prints how long each step took (`cargo nextest run --test e2e --no-capture`).
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use std::time::{Duration, Instant};

@@ -5,23 +5,14 @@
 //! every decision answered is recorded, `executed` rows == actions started, and actions per
 //! target <= the budget.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::docker::Scope;
@@ -91,7 +82,7 @@ fn burst(
                             let v: Value =
                                 serde_json::from_str(&r.body_mut().read_to_string().unwrap())
                                     .unwrap();
-                            let mut a = answered.lock().unwrap();
+                            let mut a = answered.lock();
                             for d in v["decisions"].as_array().unwrap() {
                                 a.push((
                                     d["fingerprint"].as_str().unwrap().to_string(),
@@ -109,7 +100,7 @@ fn burst(
         }
     });
     Burst {
-        answered: answered.into_inner().unwrap(),
+        answered: answered.into_inner(),
         refused: refused.into_inner(),
     }
 }
@@ -225,7 +216,7 @@ fn a_burst_while_sqlite_is_held_busy_keeps_the_invariants() {
         &h,
         |n| {
             if n == 40 || n == 100 || n == 160 {
-                let db = db.lock().unwrap();
+                let db = db.lock();
                 db.execute_batch("BEGIN IMMEDIATE").unwrap();
                 std::thread::sleep(Duration::from_millis(1500));
                 db.execute_batch("ROLLBACK").unwrap();

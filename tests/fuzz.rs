@@ -5,15 +5,6 @@
 //! `tests/fixtures/bad-inputs/` goes through a live hale: each webhook body gets a 4xx with a
 //! JSON error and acts on nothing, and each config file a clear `check-config` error.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use std::path::Path;

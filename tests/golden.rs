@@ -3,15 +3,6 @@
 //! Values that depend on the machine running the test (statfs of the fixture directory, the
 //! clock, durations, the build's revision) are masked. Regenerate with `UPDATE_GOLDEN=1`.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use common::{fixture_args, get, Hale};

@@ -7,15 +7,6 @@
 //! Payloads under `tests/fixtures/alertmanager/` were recorded from Debian's
 //! prometheus-alertmanager 0.25 posting to a capture server (see the README there).
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use std::time::{Duration, Instant};
@@ -603,7 +594,7 @@ fn sigkill_during_a_burst_loses_no_answered_decision() {
         "web: {rate_limit: {webhook: {per_second: 0, burst: 0}}}\n",
     );
     let url = h.hale.url("/webhook/alertmanager");
-    let answered = std::sync::Mutex::new(Vec::new());
+    let answered = parking_lot::Mutex::new(Vec::new());
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         for t in 0..4 {
@@ -630,14 +621,14 @@ fn sigkill_during_a_burst_loses_no_answered_decision() {
                         .header("Authorization", "Bearer t0ken")
                         .send(body.as_bytes())
                     {
-                        Ok(r) if r.status() == 202 => answered.lock().unwrap().push(fp),
+                        Ok(r) if r.status() == 202 => answered.lock().push(fp),
                         _ => break,
                     }
                 }
             });
         }
         let deadline = Instant::now() + Duration::from_secs(120);
-        while answered.lock().unwrap().len() < 300 {
+        while answered.lock().len() < 300 {
             assert!(
                 Instant::now() < deadline,
                 "the burst never reached 300 answers"
@@ -648,7 +639,7 @@ fn sigkill_during_a_burst_loses_no_answered_decision() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     let _ = h.hale.child.wait();
-    let answered = answered.into_inner().unwrap();
+    let answered = answered.into_inner();
     h.restart();
     let stored = h.events("limit=10000");
     let fingerprints: std::collections::HashSet<&str> = stored

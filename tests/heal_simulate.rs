@@ -1,15 +1,6 @@
 //! `hale heal simulate`: the decisions a webhook payload would produce, printed, with nothing
 //! done; and its clear errors for a bad payload or a missing config.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use common::{run_hale as hale, stderr_of, temp_file as file};

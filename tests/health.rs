@@ -4,15 +4,6 @@
 //! /proc tree; probes run against real local TCP and HTTP servers (up, down, slow, wrong status)
 //! and real commands; and details can be restricted to holders of a token.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use std::io::{Read, Write};

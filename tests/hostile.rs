@@ -4,15 +4,6 @@
 //! restart slower than its timeout, and wrong passwords on public endpoints. Each runs the real
 //! binary against a real Docker engine (and a real tmpfs for the full disk).
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use std::io::{Read, Write};

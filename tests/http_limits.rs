@@ -1,18 +1,11 @@
 //! `--web.max-requests`: scrapes beyond the limit get 503 with node_exporter's message instead of
 //! queueing, and the limit frees up when a scrape ends.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use hale::collector::{Collector, Error};
@@ -28,8 +21,8 @@ struct Gate {
 
 impl Collector for Gate {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
-        let _ = self.started.lock().unwrap().send(());
-        let _ = self.release.lock().unwrap().recv();
+        let _ = self.started.lock().send(());
+        let _ = self.release.lock().recv();
         out.push(MetricFamily::gauge("gate", None, "h").with([], 1u64));
         Ok(())
     }

@@ -1,14 +1,5 @@
 //! Process lifecycle: SIGTERM stops hale gracefully with exit code 0; logs come in the chosen format.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use std::time::Duration;

@@ -7,15 +7,6 @@
 //! The test needs `prometheus-node-exporter` on the PATH; the test command (scripts/test.sh)
 //! installs it. Without it the test fails: it never skips.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

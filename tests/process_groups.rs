@@ -2,15 +2,6 @@
 //! the smallest FD soft limit, keeps CPU counters monotonic, and disappears when its last process
 //! exits.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use std::process::{Child, Command};

@@ -2,15 +2,6 @@
 //! negotiates OpenMetrics, ingests every series without a parse error, and the node_exporter
 //! names arrive as node_exporter's (`node_cpu_seconds_total`, not `node_cpu_seconds`).
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use common::servers::Prometheus;

@@ -2,15 +2,6 @@
 //! `hale check-config` (issue 13.6: the README's own `retention: 30d` was refused), and every
 //! other YAML block is one of the foreign formats the README names, parsed by its own loader.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use common::{run_hale, stderr_of, temp_file};

@@ -2,15 +2,6 @@
 //! succeeds and every family has the shape node_exporter gives it. Values are checked for sense,
 //! not equality (the compatibility test compares them with node_exporter's).
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use common::{parse, request, scrape_in_process, value, Hale};

@@ -2,15 +2,6 @@
 //! way a dead network mount behaves) fails its own collector at the time budget; the scrape still
 //! answers with every other collector, and later scrapes do not pile up threads on it.
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use common::{parse, request, value};

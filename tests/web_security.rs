@@ -5,15 +5,6 @@
 //! and request limits against slow clients, and no secret in logs, answers or the audit log.
 //! curl is the client for TLS (it is what an operator would try first).
 
-// Tests and their helpers assert by panicking (Cargo.toml [lints] applies to the library).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
-
 mod common;
 
 use std::io::{Read, Write};

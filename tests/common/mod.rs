@@ -1,14 +1,6 @@
 //! Shared helpers for hale's integration tests: running the real binary on a loopback port,
 //! HTTP requests, driving the app in-process, and a small exposition-text parser for assertions.
 #![allow(dead_code)]
-// Test helpers assert by panicking, like the tests themselves (Cargo.toml [lints]).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_types
-)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
