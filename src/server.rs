@@ -229,7 +229,7 @@ async fn webhook_answer(
         Reject::Decode(e @ DecodeError::Invalid(_)) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
         }
-        e @ (Reject::QueueFull(_) | Reject::DockerDown(_)) => {
+        e @ (Reject::QueueFull(_) | Reject::ShareFull { .. } | Reject::DockerDown(_)) => {
             ApiError::unavailable(e.to_string(), RETRY)
         }
         // The detail (a path, SQLite's words) is in the log; the client learns what to do.

@@ -354,6 +354,7 @@ fn one_rule_cannot_starve_another_of_queue_slots() {
     }
     let r = h.post(&firing("c", "2026-11-23T04:00:00Z", "Hold", "c"));
     assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains(r#"\"hold\" holds its share"#), "{}", r.body);
     assert_eq!(
         h.accepted(&firing("o", "2026-11-23T04:00:00Z", "Other", "o")),
         ["executed"]

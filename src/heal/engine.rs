@@ -39,6 +39,11 @@ pub enum Reject {
     /// The queue has no room for the notification's actions: 503, retry later.
     #[error("the action queue is full ({0} actions); retry later")]
     QueueFull(usize),
+    /// The rule already holds its share of the queue: 503, retry later.
+    #[error(
+        "heal rule {rule:?} holds its share of the action queue ({share} actions); retry later"
+    )]
+    ShareFull { rule: String, share: usize },
     /// A container rule matched but Docker cannot be asked: 503, retry later.
     #[error("Docker is not reachable, so container actions cannot be judged: {0}")]
     DockerDown(String),
@@ -388,7 +393,10 @@ impl Healer {
                     .filter(|p| p.outcome == Outcome::Executed && p.rule == rule.name)
                     .count();
                 if new > 0 && queued + new > share {
-                    return Err(Reject::QueueFull(self.config.queue_size));
+                    return Err(Reject::ShareFull {
+                        rule: rule.name.clone(),
+                        share,
+                    });
                 }
             }
             let mut slots = Vec::with_capacity(executions);
