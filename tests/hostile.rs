@@ -35,6 +35,19 @@ fn any_scrape_timeout_header_answers_200_and_hale_stays_up() {
         hale.child.try_wait().unwrap().is_none(),
         "hale is still running"
     );
+    // The longest durations the flags accept do not overflow a clock either.
+    let longest = Hale::start(&[
+        "--scrape.collector-timeout=292y",
+        "--web.request-timeout=292y",
+        "--web.read-header-timeout=292y",
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+    ]);
+    let r = get_with(
+        &longest.url("/metrics"),
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "1e20")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 /// An exec rule whose command appends a line to `out` (and, for `extra`, runs more shell).

@@ -110,6 +110,9 @@ const EFFECT_POLL: Duration = Duration::from_millis(500);
 /// out action to show its effect before it records the attempt as failed.
 const EFFECT_SLACK: Duration = Duration::from_secs(10);
 
+/// The longest hale watches for a timed-out action's effect.
+const EFFECT_WINDOW_MAX: Duration = Duration::from_secs(3600);
+
 /// The healer.
 pub struct Healer {
     config: HealConfig,
@@ -728,7 +731,12 @@ impl Healer {
             // be restarted twice). The window covers the container's own stop timeout.
             Err(_) => {
                 // The container's stop timeout, then time for a loaded engine to start it.
-                let window = timeout + Duration::from_secs(stop_timeout) + EFFECT_SLACK;
+                // Saturating and capped: the stop timeout is Docker's answer, and a rule's
+                // timeout may be up to 292 years; neither may overflow a clock.
+                let window = timeout
+                    .saturating_add(Duration::from_secs(stop_timeout))
+                    .saturating_add(EFFECT_SLACK)
+                    .min(EFFECT_WINDOW_MAX);
                 match self
                     .effect(
                         docker,
