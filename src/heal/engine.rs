@@ -388,6 +388,15 @@ impl Healer {
                 .iter()
                 .filter(|p| p.outcome == Outcome::Executed)
                 .count();
+            let mut slots = Vec::with_capacity(executions);
+            for _ in 0..executions {
+                match Arc::clone(&self.slots).try_acquire_owned() {
+                    Ok(permit) => slots.push(permit),
+                    Err(_) => return Err(Reject::QueueFull(self.config.queue_size)),
+                }
+            }
+            // After the queue itself: a rule alone has the whole queue, so only a full
+            // queue refuses it; with several rules, one may not take more than its share.
             let share = self.share();
             for rule in self.rules(source) {
                 let queued = pending.keys().filter(|(r, _)| *r == rule.name).count();
@@ -400,13 +409,6 @@ impl Healer {
                         rule: rule.name.clone(),
                         share,
                     });
-                }
-            }
-            let mut slots = Vec::with_capacity(executions);
-            for _ in 0..executions {
-                match Arc::clone(&self.slots).try_acquire_owned() {
-                    Ok(permit) => slots.push(permit),
-                    Err(_) => return Err(Reject::QueueFull(self.config.queue_size)),
                 }
             }
             for p in &plans {
