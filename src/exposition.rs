@@ -144,10 +144,9 @@ impl EncodeCollector for Families {
                 family.unit.as_ref(),
                 metric_type,
             )?;
-            for (labels, h) in &family.histograms {
-                let mut series = metric.encode_family(labels)?;
-                series
-                    .encode_histogram::<Vec<(String, String)>>(h.sum, h.count, &h.buckets, None)?;
+            if let Some(live) = &family.live {
+                live.0.encode(metric)?;
+                continue;
             }
             // An unlabeled series is written as `name value`, not `name{} value`.
             if let [sample] = family.samples.as_slice() {
@@ -288,16 +287,21 @@ mod tests {
 
     #[test]
     fn histograms_in_both_formats() {
-        let mut h = crate::metric::Histogram::new(&[0.5, 1.0]);
-        h.observe(0.25);
-        h.observe(0.75);
-        h.observe(3.0);
-        let mut fam = MetricFamily::histogram(
+        use prometheus_client::metrics::family::Family;
+        use prometheus_client::metrics::histogram::Histogram;
+        let durations: Family<Vec<(String, String)>, Histogram, _> =
+            Family::new_with_constructor(|| Histogram::new([0.5, 1.0]));
+        let restart = vec![("action".to_string(), "restart".to_string())];
+        for v in [0.25, 0.75, 3.0] {
+            durations.get_or_create(&restart).observe(v);
+        }
+        let fam = MetricFamily::live(
             "hale_heal_action_duration",
             Some(Unit::Seconds),
             "How long.",
+            durations.clone(),
         );
-        fam.push_histogram([("action", "restart".into())], h);
+        assert_eq!(fam.kind, crate::metric::Kind::Histogram);
         let om = encode(vec![fam.clone()], Format::OpenMetrics);
         assert!(
             om.contains("# TYPE hale_heal_action_duration_seconds histogram\n"),

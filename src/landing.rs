@@ -179,7 +179,7 @@ pub fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::heal::audit::{Decision, Outcome};
+    use crate::heal::decision::{Decision, Outcome};
     use crate::health::{Check, Status};
 
     fn report(checks: Vec<Check>) -> Report {

@@ -86,16 +86,7 @@ fn simulate(config: Option<&std::path::Path>, payload: &std::path::Path) -> anyh
         );
     }
     for p in plans {
-        println!(
-            "rule={:?} alertname={:?} fingerprint={:?} target={:?} action={} decision={} detail={:?}",
-            p.rule,
-            p.alertname,
-            p.fingerprint,
-            p.target,
-            p.action,
-            p.outcome.as_str(),
-            p.detail
-        );
+        println!("{}", p.decision().to_logfmt());
     }
     Ok(())
 }

@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 
+use prometheus_client::encoding::EncodeMetric;
+use prometheus_client::metrics::MetricType;
 pub use prometheus_client::registry::Unit;
 
 /// How a family is typed in the exposition.
@@ -15,42 +17,22 @@ pub enum Kind {
     Gauge,
     /// An `_info` metric valued 1; the encoder appends `_info`.
     Info,
-    /// Cumulative buckets, sum and count; its series are in `MetricFamily::histograms`.
+    /// Cumulative buckets, sum and count; only as a [`Live`] metric.
     Histogram,
     /// No type claimed (`untyped` in text format, `unknown` in OpenMetrics), for node_exporter
     /// families that are untyped there, such as `node_vmstat_*`, whose names a `_total` would break.
     Untyped,
 }
 
-/// A histogram's state: per-bucket counts for fixed upper bounds, plus sum and count.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Histogram {
-    /// (upper bound, observations in (previous bound, bound]), the last bound `+Inf`. Not
-    /// cumulative: the encoder accumulates them into Prometheus' `le` buckets.
-    pub buckets: Vec<(f64, u64)>,
-    pub sum: f64,
-    pub count: u64,
-}
+/// A metric `prometheus-client` keeps itself (a `Counter`, a `Family`, a `Histogram`), read
+/// when the family is encoded: for hale's own counters, which live as long as hale does and are
+/// updated from many tasks, rather than rebuilt at every scrape.
+#[derive(Clone)]
+pub struct Live(pub std::sync::Arc<dyn EncodeMetric + Send + Sync>);
 
-impl Histogram {
-    /// An empty histogram with these upper bounds (`+Inf` is added).
-    pub fn new(bounds: &[f64]) -> Self {
-        let mut buckets: Vec<(f64, u64)> = bounds.iter().map(|&b| (b, 0)).collect();
-        buckets.push((f64::INFINITY, 0));
-        Self {
-            buckets,
-            sum: 0.0,
-            count: 0,
-        }
-    }
-
-    /// Records one observation.
-    pub fn observe(&mut self, v: f64) {
-        if let Some((_, n)) = self.buckets.iter_mut().find(|(bound, _)| v <= *bound) {
-            *n += 1;
-        }
-        self.sum += v;
-        self.count += 1;
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Live(..)")
     }
 }
 
@@ -114,8 +96,8 @@ pub struct MetricFamily {
     pub unit: Option<Unit>,
     pub kind: Kind,
     pub samples: Vec<Sample>,
-    /// The series of a [`Kind::Histogram`] family.
-    pub histograms: Vec<(Vec<Label>, Histogram)>,
+    /// A metric `prometheus-client` keeps, encoded in place of `samples`.
+    pub live: Option<Live>,
 }
 
 impl MetricFamily {
@@ -132,35 +114,36 @@ impl MetricFamily {
             unit,
             kind,
             samples: Vec::new(),
-            histograms: Vec::new(),
+            live: None,
         }
     }
 
-    /// A histogram family; `name` excludes the unit.
-    pub fn histogram(
+    /// A family whose series `prometheus-client` keeps: a `Counter`, `Gauge`, `Histogram`, or a
+    /// `Family` of them. `name` excludes the unit and `_total`.
+    pub fn live(
         name: impl Into<Cow<'static, str>>,
         unit: Option<Unit>,
         help: impl Into<Cow<'static, str>>,
+        metric: impl EncodeMetric + Send + Sync + 'static,
     ) -> Self {
-        Self::new(Kind::Histogram, name, unit, help)
-    }
-
-    /// Adds a histogram series.
-    pub fn push_histogram<const N: usize>(
-        &mut self,
-        labels: [(&'static str, String); N],
-        h: Histogram,
-    ) {
-        let labels = labels
-            .into_iter()
-            .map(|(k, v)| (Cow::Borrowed(k), v))
-            .collect();
-        self.histograms.push((labels, h));
+        let kind = match metric.metric_type() {
+            MetricType::Counter => Kind::Counter,
+            MetricType::Gauge => Kind::Gauge,
+            MetricType::Histogram => Kind::Histogram,
+            MetricType::Info => Kind::Info,
+            _ => Kind::Untyped,
+        };
+        let mut family = Self::new(kind, name, unit, help);
+        family.live = Some(Live(std::sync::Arc::new(metric)));
+        family
     }
 
     /// Whether the family has no series at all.
     pub fn is_empty(&self) -> bool {
-        self.samples.is_empty() && self.histograms.is_empty()
+        match &self.live {
+            Some(live) => live.0.is_empty(),
+            None => self.samples.is_empty(),
+        }
     }
 
     /// A counter family; `name` excludes the unit and `_total`.

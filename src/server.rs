@@ -265,7 +265,7 @@ async fn heal_events(
         identity.as_ref(),
         Role::Events,
     )?);
-    let filter = crate::heal::audit::Filter::from_query(query.as_deref().unwrap_or(""))
+    let filter = crate::heal::decision::Filter::from_query(query.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
     let events = healer
         .events(filter)

@@ -109,7 +109,7 @@ proptest! {
 
     #[test]
     fn the_events_query_parser_never_panics(query in "[a-z=&%0-9:+.-]{0,80}") {
-        let _ = hale::heal::audit::Filter::from_query(&query);
+        let _ = hale::heal::decision::Filter::from_query(&query);
     }
 }
 

@@ -42,22 +42,22 @@ fn simulate_prints_each_decision() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{stdout}");
     assert!(
-        lines[0].contains(r#"rule="restart-unhealthy""#)
-            && lines[0].contains("target=\"web-1\"")
-            && lines[0].contains("decision=executed"),
+        lines[0].contains("rule=restart-unhealthy")
+            && lines[0].contains("target=web-1")
+            && lines[0].contains("result=executed"),
         "{stdout}"
     );
     assert!(
-        lines[1].contains("decision=dry_run") && lines[1].contains("action=exec"),
+        lines[1].contains("result=dry_run") && lines[1].contains("action=exec"),
         "{stdout}"
     );
     assert!(
-        lines[2].contains("target=\"db-1\"")
-            && lines[2].contains("decision=denied")
+        lines[2].contains("target=db-1")
+            && lines[2].contains("result=denied")
             && lines[2].contains("allow.names"),
         "{stdout}"
     );
-    assert!(lines[3].contains("decision=dry_run"), "{stdout}");
+    assert!(lines[3].contains("result=dry_run"), "{stdout}");
     assert!(!stdout.contains("DiskFull"), "no rule matches it: {stdout}");
 }
 

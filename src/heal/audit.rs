@@ -18,157 +18,9 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::path::Path;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags};
 
-/// What became of one alert for one rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Executed,
-    Succeeded,
-    Failed,
-    DryRun,
-    SkippedDuplicate,
-    SkippedCooldown,
-    Denied,
-    GaveUp,
-    Cancelled,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 9] = [
-        Outcome::Executed,
-        Outcome::Succeeded,
-        Outcome::Failed,
-        Outcome::DryRun,
-        Outcome::SkippedDuplicate,
-        Outcome::SkippedCooldown,
-        Outcome::Denied,
-        Outcome::GaveUp,
-        Outcome::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Executed => "executed",
-            Outcome::Succeeded => "succeeded",
-            Outcome::Failed => "failed",
-            Outcome::DryRun => "dry_run",
-            Outcome::SkippedDuplicate => "skipped_duplicate",
-            Outcome::SkippedCooldown => "skipped_cooldown",
-            Outcome::Denied => "denied",
-            Outcome::GaveUp => "gave_up",
-            Outcome::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Outcome> {
-        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
-    }
-}
-
-/// One row of the log.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    /// Unix seconds.
-    pub time: f64,
-    pub rule: String,
-    pub alertname: String,
-    pub fingerprint: String,
-    pub target: String,
-    pub action: String,
-    pub outcome: Outcome,
-    /// Seconds the action took, for `succeeded` and `failed`.
-    pub duration: Option<f64>,
-    /// The error, the denial's reason, or the command's (truncated) output.
-    pub detail: String,
-}
-
-/// Filters of [`Audit::events`].
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub limit: Option<u32>,
-    pub since: Option<f64>,
-    pub outcome: Option<Outcome>,
-    pub target: Option<String>,
-    pub rule: Option<String>,
-}
-
-impl Filter {
-    /// Parses `GET /heal/events`' query: `limit` (1 to 10000, default 100), `since` (RFC 3339
-    /// or Unix seconds), `result`, `target`, `rule`. Anything else is an error that says so.
-    pub fn from_query(query: &str) -> Result<Filter, String> {
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(query).map_err(|e| format!("bad query: {e}"))?;
-        let mut f = Filter::default();
-        for (k, v) in pairs {
-            match k.as_str() {
-                "limit" => {
-                    f.limit = Some(
-                        v.parse::<u32>()
-                            .ok()
-                            .filter(|n| (1..=10_000).contains(n))
-                            .ok_or_else(|| format!("limit={v:?}: use 1 to 10000"))?,
-                    )
-                }
-                "since" => {
-                    let t = v
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|t| t.is_finite())
-                        .or_else(|| crate::docker::parse_time(&v))
-                        .ok_or_else(|| {
-                            format!("since={v:?}: use an RFC 3339 time or Unix seconds")
-                        })?;
-                    f.since = Some(t);
-                }
-                "result" => {
-                    f.outcome = Some(Outcome::parse(&v).ok_or_else(|| {
-                        format!(
-                            "result={v:?}: use one of {}",
-                            Outcome::ALL.map(Outcome::as_str).join(", ")
-                        )
-                    })?)
-                }
-                "target" => f.target = Some(v),
-                "rule" => f.rule = Some(v),
-                other => {
-                    return Err(format!(
-                        "unknown parameter {other:?}: use limit, since, result, target, rule"
-                    ))
-                }
-            }
-        }
-        Ok(f)
-    }
-}
-
-impl Decision {
-    /// The decision as `GET /heal/events` shows it.
-    /// The decision's time in RFC 3339 (UTC), empty when out of range.
-    pub fn time_rfc3339(&self) -> String {
-        time::OffsetDateTime::from_unix_timestamp_nanos((self.time * 1e9) as i128)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default()
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "time": self.time_rfc3339(),
-            "rule": self.rule,
-            "alertname": self.alertname,
-            "fingerprint": self.fingerprint,
-            "target": self.target,
-            "action": self.action,
-            "result": self.outcome.as_str(),
-            "duration_seconds": self.duration,
-            "detail": self.detail,
-        })
-    }
-}
+use super::decision::{Decision, Filter, Outcome};
 
 /// A failure of the audit database.
 #[derive(Debug, thiserror::Error)]
@@ -424,19 +276,9 @@ impl Audit {
         Ok(out)
     }
 
-    /// See [`Tx::claim`].
-    pub fn claim(&self, key: &str, now: f64) -> Result<bool, AuditError> {
-        self.with(|tx| tx.claim(key, now))
-    }
-
     /// See [`Tx::record`].
     pub fn record(&self, d: &Decision) -> Result<i64, AuditError> {
         self.with(|tx| tx.record(d))
-    }
-
-    /// See [`Tx::last_executed`].
-    pub fn last_executed(&self, rule: &str, target: &str) -> Result<Option<f64>, AuditError> {
-        self.with(|tx| tx.last_executed(rule, target))
     }
 
     /// See [`Tx::attempts_since`].
@@ -461,17 +303,6 @@ impl Audit {
                 .execute("DELETE FROM idempotency WHERE time < ?1", params![before])
                 .map_err(|e| tx.err(e))?;
             Ok(a + b)
-        })
-    }
-
-    /// The newest decision's time, if any.
-    pub fn newest(&self) -> Result<Option<f64>, AuditError> {
-        self.read(|tx| {
-            tx.conn
-                .query_row("SELECT max(time) FROM decisions", [], |r| r.get(0))
-                .optional()
-                .map(Option::flatten)
-                .map_err(|e| tx.err(e))
         })
     }
 
@@ -727,7 +558,10 @@ mod tests {
         }
         let a = Audit::open(&path).unwrap();
         assert_eq!(a.events(&Filter::default()).unwrap().len(), 1);
-        assert!(!a.claim("r|f@1", 2.0).unwrap(), "its keys are kept");
+        assert!(
+            !a.with(|tx| tx.claim("r|f@1", 2.0)).unwrap(),
+            "its keys are kept"
+        );
         let version: i64 = a
             .conn()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -847,8 +681,11 @@ mod tests {
         let path = dir.path().join("audit.db");
         {
             let a = Audit::open(&path).unwrap();
-            assert!(a.claim("f1@t1", 100.0).unwrap());
-            assert!(!a.claim("f1@t1", 101.0).unwrap(), "a repeat is not new");
+            assert!(a.with(|tx| tx.claim("f1@t1", 100.0)).unwrap());
+            assert!(
+                !a.with(|tx| tx.claim("f1@t1", 101.0)).unwrap(),
+                "a repeat is not new"
+            );
             a.record(&decision(100.0, "web-1", Outcome::Executed))
                 .unwrap();
             a.record(&decision(100.5, "web-1", Outcome::Succeeded))
@@ -859,13 +696,24 @@ mod tests {
                 .unwrap();
         }
         let a = Audit::open(&path).unwrap();
-        assert!(!a.claim("f1@t1", 300.0).unwrap(), "keys survive a restart");
-        assert!(a.claim("f1@t2", 300.0).unwrap(), "a new firing is new");
+        assert!(
+            !a.with(|tx| tx.claim("f1@t1", 300.0)).unwrap(),
+            "keys survive a restart"
+        );
+        assert!(
+            a.with(|tx| tx.claim("f1@t2", 300.0)).unwrap(),
+            "a new firing is new"
+        );
         assert_eq!(
-            a.last_executed("restart-unhealthy", "web-1").unwrap(),
+            a.with(|tx| tx.last_executed("restart-unhealthy", "web-1"))
+                .unwrap(),
             Some(200.0)
         );
-        assert_eq!(a.last_executed("restart-unhealthy", "web-2").unwrap(), None);
+        assert_eq!(
+            a.with(|tx| tx.last_executed("restart-unhealthy", "web-2"))
+                .unwrap(),
+            None
+        );
         assert_eq!(
             a.attempts_since("restart-unhealthy", "web-1", 150.0)
                 .unwrap(),
@@ -900,7 +748,7 @@ mod tests {
         // Two decisions go; the key f1@t1 stays, as its repeat at 300 refreshed it.
         assert_eq!(a.prune(150.0).unwrap(), 2);
         assert!(
-            !a.claim("f1@t1", 301.0).unwrap(),
+            !a.with(|tx| tx.claim("f1@t1", 301.0)).unwrap(),
             "a refreshed key survives pruning"
         );
         assert_eq!(
@@ -909,11 +757,10 @@ mod tests {
             "the rest: two decisions, two keys"
         );
         assert!(
-            a.claim("f1@t1", 1001.0).unwrap(),
+            a.with(|tx| tx.claim("f1@t1", 1001.0)).unwrap(),
             "a pruned key is new again"
         );
-        assert_eq!(a.events(&Filter::default()).unwrap().len(), 0);
-        assert_eq!(a.newest().unwrap(), None);
+        assert!(a.events(&Filter::default()).unwrap().is_empty());
     }
 
     #[test]

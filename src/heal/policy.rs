@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::audit::{AuditError, Decision, Outcome};
+use super::audit::AuditError;
+use super::decision::{Decision, Outcome};
 use super::payload::{Alert, Notification};
 use super::rules::{ActionKind, Lookup, Rule, Verdict};
 use crate::docker::ExitCause;
