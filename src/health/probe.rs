@@ -192,3 +192,31 @@ fn http(h: &HttpProbe, timeout: Duration) -> Result<(), String> {
     }
     Ok(())
 }
+/// One `<probe>:responseTime` check per probe that has run: its last outcome.
+pub fn checks(
+    probes: &[ProbeConfig],
+    results: &std::collections::HashMap<String, Outcome>,
+) -> Vec<super::check::Check> {
+    use super::check::{round, Check, Status};
+    probes
+        .iter()
+        .filter_map(|p| {
+            let o = results.get(&p.name)?;
+            Some(Check {
+                key: format!("{}:responseTime", p.name),
+                component_id: p.target(),
+                component_type: "component",
+                value: round(o.duration.as_secs_f64() * 1000.0),
+                unit: "ms",
+                status: if o.success {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                },
+                output: o.error.clone(),
+                critical: p.critical,
+                affected: Vec::new(),
+            })
+        })
+        .collect()
+}
