@@ -183,6 +183,72 @@ fn lifecycle_follows_docker_events() {
     });
 }
 
+/// Why a container stopped survives a restart of hale (`docker.state_file`), for the same stop
+/// only: a container that started and stopped again while hale was away has no reason.
+#[test]
+fn stop_reasons_survive_a_restart_of_hale() {
+    let scope = Scope::new("stop-reasons");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("docker-exits.json");
+    let (hale, config) = scope.hale(&format!("state_file: {}", state.display()));
+    scope.run("crashed", &[], &["sh", "-c", "sleep 0.5; exit 3"]);
+    let stopped = scope.run("stopped", &[], &["sleep", "100000"]);
+    let later = scope.run("later", &[], &["sh", "-c", "sleep 2; exit 4"]);
+    scope.docker(&["stop", "-t", "1", &stopped]);
+    scope.docker(&["stop", "-t", "1", &later]);
+    let (crashed, stopped_name, later_name) = (
+        scope.name("crashed"),
+        scope.name("stopped"),
+        scope.name("later"),
+    );
+    let reason = |s: &[Series], name: &str| {
+        container_value(s, "hale_container_stopped_by_request", name, &[])
+    };
+    wait_for(&hale, "three stops, each with its reason", |s| {
+        reason(s, &crashed) == Some(0.0)
+            && reason(s, &stopped_name) == Some(1.0)
+            && reason(s, &later_name) == Some(1.0)
+    });
+    drop(hale);
+    let before = std::fs::read_to_string(&state).unwrap_or_default();
+    // While hale is away, `later` starts and exits on its own: a new stop hale did not see.
+    scope.docker(&["start", &later]);
+    scope.docker(&["wait", &later]);
+
+    let arg = format!("--config={}", config.path().display());
+    let hale = Hale::start(&[
+        &arg,
+        "--collector.disable-defaults",
+        "--collector.docker",
+        "--collector.loadavg",
+        "--log.level=debug",
+    ]);
+    let series = wait_for(&hale, "the containers after the restart", |s| {
+        docker_up(s) && state_of(s, &later_name).as_deref() == Some("exited")
+    });
+    let file = std::fs::read_to_string(&state).unwrap_or_default();
+    let log: Vec<String> = hale.log.try_iter().collect();
+    assert_eq!(
+        reason(&series, &crashed),
+        Some(0.0),
+        "it still died on its own; {file}, before {before}; hale logged {log:?}"
+    );
+    assert_eq!(
+        reason(&series, &stopped_name),
+        Some(1.0),
+        "still stopped by hand; {} in {file}, before {before}; hale logged {log:?}",
+        scope.inspect(&stopped, "{{.Id}} {{.State.FinishedAt}}"),
+    );
+    // Its new stop is not the one recorded: the old "asked for" is not restored. (hale may
+    // still learn the new one from the second of events it replays when it connects.)
+    assert_ne!(
+        reason(&series, &later_name),
+        Some(1.0),
+        "stopped again while hale was away: not the recorded stop"
+    );
+    assert!(file.contains(&scope.inspect(&stopped, "{{.Id}}")), "{file}");
+}
+
 #[test]
 fn restart_policy_restarts_are_counted() {
     let scope = Scope::new("restarts");

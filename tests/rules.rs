@@ -18,7 +18,6 @@ const RUNBOOKS: &str = "https://github.com/hale-dev/hale/blob/main/docs/runbooks
 const STATE_ALERTS: &[&str] = &[
     "Watchdog",
     "HaleDown",
-    "HaleCollectorFailing",
     "HaleDockerUnreachable",
     "HaleHealingGaveUp",
     "HostFilesystemReadOnly",

@@ -279,6 +279,22 @@ impl Families {
         self.info.push_labels(labels, 1u64);
     }
 
+    /// `container_oom_events_total` for every reported container, running or not: Docker's
+    /// `oom` events for it since hale started, or the cgroup's own `oom_kill` count when that
+    /// is higher (a kill Docker did not report). cAdvisor counts the kernel's OOM messages
+    /// since it started; like it, this survives the container's restarts (the cgroup's count
+    /// does not) and starts over when hale does.
+    fn add_oom_events(
+        &mut self,
+        c: &Container,
+        r: Option<&Resources>,
+        snapshot: &crate::docker::Snapshot,
+    ) {
+        let events = snapshot.oom_events.get(&c.docker_id).copied().unwrap_or(0);
+        let cgroup = r.and_then(|r| r.oom_events).unwrap_or(0);
+        self.oom_events.push(base(c), events.max(cgroup));
+    }
+
     fn add_resources(&mut self, c: &Container, r: &Resources) {
         let gauge = |fam: &mut MetricFamily, v: Option<u64>| {
             if let Some(v) = v {
@@ -307,7 +323,6 @@ impl Families {
         // The spec's limit (inspect's HostConfig.Memory), which is what Docker writes to the
         // cgroup; 0 for none, as cAdvisor.
         gauge(&mut self.limit, Some(c.memory_limit));
-        gauge(&mut self.oom_events, r.oom_events);
         seconds(&mut self.start_time, c.started_at);
         gauge(&mut self.threads, r.threads);
         gauge(&mut self.fds, r.file_descriptors);
@@ -443,6 +458,7 @@ impl Collector for Docker {
         let resources = self.resources(&containers, &snapshot);
         for (c, r) in containers.iter().zip(&resources) {
             fams.add_container(c, snapshot.exits.get(&c.docker_id).copied());
+            fams.add_oom_events(c, r.as_deref(), &snapshot);
             if let Some(r) = r {
                 fams.add_resources(c, r);
             }

@@ -5,7 +5,8 @@
 //! This module holds the `docker:` config section and the snapshot's types; [`watcher`] talks to
 //! Docker through bollard, [`cgroup`] reads a running container's resources from its cgroup files
 //! (v1 and v2), and [`stats`] is the fallback through Docker's stats API when those files are not
-//! on this machine (a remote engine).
+//! on this machine (a remote engine); [`exits`] keeps why containers stopped across restarts of
+//! hale.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 pub mod cgroup;
+pub mod exits;
 pub mod stats;
 pub mod watcher;
 
@@ -109,6 +111,9 @@ pub struct DockerConfig {
     /// Docker labels copied onto `hale_container_info` as `container_label_<name>` (cAdvisor's
     /// naming). Default none: labels can be unbounded or hold secrets.
     pub info_labels: Vec<String>,
+    /// Where hale keeps why containers stopped, so a restart of hale remembers which stops
+    /// were asked for; `null`: in memory only.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for DockerConfig {
@@ -125,6 +130,7 @@ impl Default for DockerConfig {
             include_labels: Vec::new(),
             exclude_labels: Vec::new(),
             info_labels: Vec::new(),
+            state_file: Some("/var/lib/hale/docker-exits.json".into()),
         }
     }
 }
@@ -284,6 +290,8 @@ pub struct Known {
     pub health: Health,
     /// Unix seconds of the last start.
     pub started_at: Option<f64>,
+    /// Unix seconds of the last stop, `None` when it never stopped.
+    pub finished_at: Option<f64>,
 }
 
 /// Why a container that is not running stopped, as the events stream told hale. A container
@@ -322,6 +330,10 @@ pub struct Snapshot {
     /// By Docker ID: why each container seen stopping since its last start stopped. Kept across
     /// reconnections (a stop does not become less deliberate because Docker restarted).
     pub exits: BTreeMap<String, ExitCause>,
+    /// By Docker ID: Docker's `oom` events for each container since hale started, 0 for one
+    /// without. Kept across the container's restarts, which a restart policy does within
+    /// moments of the kill, clearing `OOMKilled` and the cgroup's own count.
+    pub oom_events: BTreeMap<String, u64>,
     /// When the last full list finished, and how long the engine took to answer it.
     pub last_sync: Option<Instant>,
     pub response_time: Option<Duration>,
@@ -339,6 +351,7 @@ impl Snapshot {
             stats: BTreeMap::new(),
             known: BTreeMap::new(),
             exits: BTreeMap::new(),
+            oom_events: BTreeMap::new(),
             last_sync: None,
             response_time: None,
             connected_once: false,

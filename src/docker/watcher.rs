@@ -14,7 +14,8 @@
 //! Besides the containers the `docker:` selection reports, every container's labels, state and
 //! health are kept for healing, and the events stream tells why each container last stopped:
 //! `kill` and `stop` events come only from a client's request, while a bare `die` is a process
-//! that exited on its own.
+//! that exited on its own. Those reasons are written to `docker.state_file` ([`super::exits`])
+//! and restored at the first list after hale starts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use bollard::Docker;
 use futures_util::{stream, StreamExt};
 
 use super::cgroup::Layout;
+use super::exits::{Entry, ExitStore};
 use super::{
     Connection, Container, DockerConfig, ExitCause, Health, Known, ResourceSource, Snapshot, State,
 };
@@ -43,6 +45,9 @@ pub struct Watcher {
     paths: HostPaths,
     layout: Layout,
     snapshot: tokio::sync::watch::Sender<Arc<Snapshot>>,
+    store: Arc<ExitStore>,
+    /// The reasons read at start, until the first full list applies them.
+    restore: parking_lot::Mutex<Option<BTreeMap<String, Entry>>>,
 }
 
 /// How the engine names cgroups, learnt from `/info` at the start of a session.
@@ -57,11 +62,15 @@ impl Watcher {
     /// reconnects) for the caller to run: [`crate::app`] runs it until hale stops.
     pub fn new(config: DockerConfig, paths: HostPaths) -> (Arc<Watcher>, crate::task::Task) {
         let layout = Layout::detect(&paths);
+        let store = Arc::new(ExitStore::new(config.state_file.clone()));
+        let restore = store.load();
         let watcher = Arc::new(Watcher {
             config,
             paths,
             layout,
             snapshot: tokio::sync::watch::Sender::new(Arc::new(Snapshot::connecting())),
+            store,
+            restore: parking_lot::Mutex::new(Some(restore)),
         });
         let task = Box::pin(Arc::clone(&watcher).run());
         (watcher, task)
@@ -225,18 +234,71 @@ impl Watcher {
             }
             known.insert(k.name.clone(), Arc::new(k));
         }
+        let restore = self.restore.lock().take();
         self.publish(|s| {
+            // hale's first list: the reasons it recorded before it restarted, for the same
+            // containers still stopped at the same moment.
+            if let Some(restore) = restore {
+                let mut restored = 0usize;
+                for (id, entry) in restore {
+                    let container = known.values().find(|k| k.docker_id == id);
+                    let same_stop = container.is_some_and(|k| {
+                        !matches!(k.state, State::Running | State::Paused | State::Restarting)
+                            && k.finished_at.is_some_and(|t| entry.same_time(t))
+                    });
+                    if same_stop {
+                        s.exits.entry(id).or_insert(entry.cause());
+                        restored += 1;
+                    } else {
+                        tracing::debug!(container = id, recorded = entry.finished_at,
+                            now = ?container.map(|k| (k.state, k.finished_at)),
+                            "docker: a recorded stop reason no longer applies");
+                    }
+                }
+                tracing::info!(
+                    restored,
+                    "docker: stop reasons restored from the state file"
+                );
+            }
             s.connection = Connection::Up;
             s.connected_once = true;
             s.stats.retain(|id, _| containers.contains_key(id));
             s.exits
                 .retain(|id, _| known.values().any(|k| &k.docker_id == id));
+            s.oom_events
+                .retain(|id, _| known.values().any(|k| &k.docker_id == id));
+            for k in known.values() {
+                s.oom_events.entry(k.docker_id.clone()).or_insert(0);
+            }
             s.containers = containers;
             s.known = known;
             s.last_sync = Some(Instant::now());
             s.response_time = Some(response_time);
         });
+        self.persist().await;
         Ok(())
+    }
+
+    /// Writes why each stopped container stopped, if that changed.
+    async fn persist(&self) {
+        let s = self.snapshot();
+        let entries: BTreeMap<String, Entry> = s
+            .exits
+            .iter()
+            .filter_map(|(id, cause)| {
+                let finished_at = s.known.values().find(|k| &k.docker_id == id)?.finished_at?;
+                Some((
+                    id.clone(),
+                    Entry {
+                        requested: *cause == ExitCause::Requested,
+                        finished_at,
+                    },
+                ))
+            })
+            .collect();
+        let store = Arc::clone(&self.store);
+        // A failed write is logged by the store; a failed task (a bug) costs only the record.
+        let _ = tokio::task::spawn_blocking(move || store.save(entries)).await;
     }
 
     /// Inspects one container; `None` when it no longer exists.
@@ -290,10 +352,20 @@ impl Watcher {
                 "die" => {
                     s.exits.entry(id.clone()).or_insert(ExitCause::OnItsOwn);
                 }
-                "start" | "destroy" => {
+                "start" => {
                     s.exits.remove(&id);
                 }
+                "destroy" => {
+                    s.exits.remove(&id);
+                    s.oom_events.remove(&id);
+                }
+                "oom" => {
+                    *s.oom_events.entry(id.clone()).or_insert(0) += 1;
+                }
                 _ => {}
+            }
+            if action == "create" {
+                s.oom_events.entry(id.clone()).or_insert(0);
             }
             // A rename moves the entry, so drop the old name first.
             s.known.retain(|_, k| k.docker_id != id);
@@ -314,6 +386,12 @@ impl Watcher {
                 }
             }
         });
+        if matches!(
+            action.as_str(),
+            "die" | "kill" | "stop" | "start" | "destroy"
+        ) {
+            self.persist().await;
+        }
         Ok(())
     }
 
@@ -386,6 +464,7 @@ impl Watcher {
             state: State::parse(&status).unwrap_or(State::Dead),
             health,
             started_at,
+            finished_at: state.finished_at.as_deref().and_then(super::parse_time),
         };
         if !self.config.selects(&name, &labels) {
             return Some((known, None));

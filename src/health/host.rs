@@ -63,15 +63,19 @@ impl HostChecks {
             }
         }
         if let Some(m) = &host.memory {
-            if let (Some(total), Some(avail)) = (m.bytes("MemTotal"), m.bytes("MemAvailable")) {
-                if total > 0 {
-                    checks.push(util(
-                        "memory:utilization",
-                        "memory".into(),
-                        100.0 * (1.0 - avail as f64 / total as f64),
-                        &cfg.memory,
-                    ));
+            let memory_used = match (m.bytes("MemTotal"), m.bytes("MemAvailable")) {
+                (Some(total), Some(avail)) if total > 0 => {
+                    Some(100.0 * (1.0 - avail as f64 / total as f64))
                 }
+                _ => None,
+            };
+            if let Some(used) = memory_used {
+                checks.push(util(
+                    "memory:utilization",
+                    "memory".into(),
+                    used,
+                    &cfg.memory,
+                ));
             }
             if let (Some(total), Some(free)) = (m.bytes("SwapTotal"), m.bytes("SwapFree")) {
                 let used = if total > 0 {
@@ -79,7 +83,16 @@ impl HostChecks {
                 } else {
                     0.0
                 };
-                checks.push(util("swap:utilization", "swap".into(), used, &cfg.swap));
+                let mut check = util("swap:utilization", "swap".into(), used, &cfg.swap);
+                // Swap holding cold pages while memory is plentiful is Linux working as meant:
+                // swap counts only under memory pressure (memory at its warn level), as
+                // HostSwapFilling has it.
+                let pressure = memory_used.is_some_and(|m| m >= cfg.memory.warn);
+                if !pressure {
+                    check.status = Status::Pass;
+                    check.output = None;
+                }
+                checks.push(check);
             }
         }
         for mount in &host.mounts {
@@ -160,6 +173,46 @@ mod tests {
             .into_iter()
             .find(|c| c.key == "memory:utilization")
             .expect("memory check")
+    }
+
+    #[test]
+    fn swap_counts_only_under_memory_pressure() {
+        use crate::collector::meminfo::{Field, Memory};
+        let memory = |available: u64, swap_free: u64| Memory {
+            fields: [
+                ("MemTotal", 1_000_000),
+                ("MemAvailable", available),
+                ("SwapTotal", 1_000_000),
+                ("SwapFree", swap_free),
+            ]
+            .into_iter()
+            .map(|(key, value)| Field {
+                key: key.into(),
+                value,
+                in_bytes: true,
+            })
+            .collect(),
+        };
+        let swap = |host: HostSample| {
+            HostChecks::default()
+                .checks(&HealthConfig::default(), &host)
+                .into_iter()
+                .find(|c| c.key == "swap:utilization")
+                .unwrap()
+        };
+        // 95% of swap used, half the memory free: pass, the value still shown.
+        let calm = swap(HostSample {
+            memory: Some(memory(500_000, 50_000)),
+            ..HostSample::default()
+        });
+        assert_eq!((calm.status, calm.value), (Status::Pass, 95.0));
+        // The same swap with memory 90% used: fail.
+        let pressed = swap(HostSample {
+            memory: Some(memory(100_000, 50_000)),
+            ..HostSample::default()
+        });
+        assert_eq!(pressed.status, Status::Fail);
+        assert!(pressed.output.unwrap().contains("95.0% used"));
     }
 
     #[test]

@@ -132,6 +132,11 @@ impl Scope {
         if let Some(h) = &self.host {
             yaml.push_str(&format!("  host: '{h}'\n"));
         }
+        // Tests keep stop reasons in memory unless they ask for a file: parallel hales must
+        // not share the default one.
+        if !extra.contains("state_file:") {
+            yaml.push_str("  state_file: null\n");
+        }
         for line in extra.lines() {
             yaml.push_str(&format!("  {line}\n"));
         }

@@ -24,6 +24,11 @@ pub struct Healing {
 /// (`top` is more top-level YAML, e.g. a `web:` section.)
 pub fn config_with(scope: &Scope, dir: &Path, heal: &str, top: &str) -> tempfile::NamedTempFile {
     let mut yaml = scope.selection();
+    // Why containers stopped lives beside the audit log, so `Healing::restart` keeps it.
+    yaml.push_str(&format!(
+        "  state_file: {}\n",
+        dir.join("docker-exits.json").display()
+    ));
     yaml.push_str(top);
     yaml.push_str(&format!(
         "heal:\n  auth: {{bearer_token: {TOKEN}}}\n  audit: {{path: {}}}\n",
