@@ -83,16 +83,16 @@ pub fn build(
         .map(|spec| Ok((spec.name, (spec.build)(&context)?)))
         .collect::<Result<Vec<_>, FlagError>>()?;
     let scraper = crate::scrape::Scraper::new(collectors, options.collector_timeout);
-    let state = Arc::new(
-        AppState::new(
-            scraper,
-            health,
-            options.telemetry_path.clone(),
-            options.max_requests,
-            healer,
-        )
-        .with_web(web, options.limits.request_timeout),
-    );
+    let mut state = AppState::new(
+        scraper,
+        health,
+        options.telemetry_path.clone(),
+        options.max_requests,
+        healer,
+    )
+    .with_web(web, options.limits.request_timeout);
+    state.openmetrics = options.openmetrics;
+    let state = Arc::new(state);
     Ok(App { state, tasks })
 }
 

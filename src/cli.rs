@@ -33,6 +33,12 @@ pub struct Cli {
     #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40, value_parser = crate::de::count_flag(0, 100_000))]
     pub max_requests: usize,
 
+    /// Serve OpenMetrics 1.0.0 to scrapers that ask for it. Off by default, as node_exporter
+    /// serves: Prometheus then files counter and `_info` metadata under the names dashboards
+    /// query (`x_total`, `x_info`), not under OpenMetrics' family names (`x`).
+    #[arg(long = "web.enable-openmetrics")]
+    pub enable_openmetrics: bool,
+
     /// Web config file (Prometheus exporter-toolkit format: TLS, headers, basic-auth users),
     /// re-read when it changes and on SIGHUP.
     #[arg(long = "web.config.file", value_name = "FILE")]
@@ -156,6 +162,8 @@ pub struct Options {
     pub listen_addresses: Vec<String>,
     pub telemetry_path: String,
     pub max_requests: usize,
+    /// `--web.enable-openmetrics`.
+    pub openmetrics: bool,
     pub web_config_file: Option<PathBuf>,
     pub web: crate::web::security::WebSection,
     pub limits: crate::web::listener::Limits,
@@ -281,6 +289,7 @@ impl Options {
             listen_addresses: cli.listen_addresses.clone(),
             telemetry_path: cli.telemetry_path.clone(),
             max_requests: cli.max_requests,
+            openmetrics: cli.enable_openmetrics,
             web_config_file: cli.web_config_file.clone(),
             web: config.web.clone(),
             limits: crate::web::listener::Limits {

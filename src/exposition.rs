@@ -3,9 +3,12 @@
 //! rewrites that make its OpenMetrics output valid 0.0.4 text.
 //!
 //! `prometheus-client` only writes OpenMetrics text. The two formats differ, for the types hale
-//! uses, in the metadata lines alone: 0.0.4 names a counter family `x_total` and an info family
-//! `x_info` (typed gauge), and has neither `# UNIT` nor `# EOF`. Sample lines are identical, so the
-//! rewrite below touches only comment lines.
+//! uses, in the metadata lines alone: 0.0.4 names a counter family `x_total`, and has neither
+//! `# UNIT` nor `# EOF`. Sample lines are identical, so the rewrite below touches only comment
+//! lines. (`_info` families are gauges named `x_info` in both, as node_exporter's.)
+//!
+//! `/metrics` serves 0.0.4 unless `--web.enable-openmetrics`, as node_exporter does: Prometheus
+//! files 0.0.4 metadata under the sample names (`x_total`) that dashboards look up.
 
 use std::fmt::Write as _;
 
@@ -134,7 +137,6 @@ impl EncodeCollector for Families {
             let metric_type = match family.kind {
                 Kind::Counter => MetricType::Counter,
                 Kind::Gauge => MetricType::Gauge,
-                Kind::Info => MetricType::Info,
                 Kind::Histogram => MetricType::Histogram,
                 Kind::Untyped => MetricType::Unknown,
             };
@@ -150,7 +152,7 @@ impl EncodeCollector for Families {
             }
             // An unlabeled series is written as `name value`, not `name{} value`.
             if let [sample] = family.samples.as_slice() {
-                if sample.labels.is_empty() && family.kind != Kind::Info {
+                if sample.labels.is_empty() {
                     match (family.kind, sample.value) {
                         (Kind::Counter, Value::Int(v)) => ConstCounter::new(v).encode(metric)?,
                         (Kind::Counter, Value::Float(v)) => ConstCounter::new(v).encode(metric)?,
@@ -162,7 +164,6 @@ impl EncodeCollector for Families {
             }
             for sample in &family.samples {
                 match family.kind {
-                    Kind::Info => metric.encode_info(&sample.labels)?,
                     // Histogram families carry no plain samples.
                     Kind::Histogram => {}
                     Kind::Counter => {
@@ -199,7 +200,6 @@ pub fn openmetrics_to_text004(openmetrics: &str) -> String {
             let (name, kind) = rest.split_once(' ').unwrap_or((rest, "unknown"));
             let (suffix, kind) = match kind {
                 "counter" => ("_total", "counter"),
-                "info" => ("_info", "gauge"),
                 "unknown" => ("", "untyped"),
                 other => ("", other),
             };
@@ -351,8 +351,8 @@ mod tests {
              # TYPE node_memory_MemTotal_bytes gauge\n\
              # UNIT node_memory_MemTotal_bytes bytes\n\
              node_memory_MemTotal_bytes 1024\n\
-             # HELP node_uname Labeled system information.\n\
-             # TYPE node_uname info\n\
+             # HELP node_uname_info Labeled system information.\n\
+             # TYPE node_uname_info gauge\n\
              node_uname_info{sysname=\"Linux\"} 1\n\
              # EOF\n"
         );

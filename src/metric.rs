@@ -15,8 +15,6 @@ pub enum Kind {
     Counter,
     /// A value that goes up and down.
     Gauge,
-    /// An `_info` metric valued 1; the encoder appends `_info`.
-    Info,
     /// Cumulative buckets, sum and count; only as a [`Live`] metric.
     Histogram,
     /// No type claimed (`untyped` in text format, `unknown` in OpenMetrics), for node_exporter
@@ -130,7 +128,6 @@ impl MetricFamily {
             MetricType::Counter => Kind::Counter,
             MetricType::Gauge => Kind::Gauge,
             MetricType::Histogram => Kind::Histogram,
-            MetricType::Info => Kind::Info,
             _ => Kind::Untyped,
         };
         let mut family = Self::new(kind, name, unit, help);
@@ -169,9 +166,12 @@ impl MetricFamily {
         Self::new(Kind::Untyped, name, None, help)
     }
 
-    /// An info family; `name` excludes `_info`.
+    /// An info family: a gauge valued 1 named `<name>_info`, typed gauge in both formats as
+    /// node_exporter and cAdvisor serve theirs (typed `info`, Prometheus would file its metadata
+    /// under `<name>`, where nobody looks it up).
     pub fn info(name: impl Into<Cow<'static, str>>, help: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Kind::Info, name, None, help)
+        let name: Cow<'static, str> = name.into();
+        Self::new(Kind::Gauge, format!("{name}_info"), None, help)
     }
 
     /// Adds a series with the given label pairs.

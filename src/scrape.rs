@@ -293,7 +293,7 @@ fn run_group(
     }
 }
 
-fn meta_families(outcomes: &[Outcome]) -> [MetricFamily; 3] {
+fn meta_families(outcomes: &[Outcome]) -> [MetricFamily; 5] {
     let mut success = MetricFamily::gauge(
         "hale_scrape_collector_success",
         None,
@@ -304,14 +304,32 @@ fn meta_families(outcomes: &[Outcome]) -> [MetricFamily; 3] {
         Some(Unit::Seconds),
         "How long a collector took in this scrape.",
     );
+    // The host collectors node_exporter also has, under its names too.
+    let mut node_success = MetricFamily::gauge(
+        "node_scrape_collector_success",
+        None,
+        "Whether a collector succeeded (node_exporter's name; hale_scrape_collector_success has every collector).",
+    );
+    let mut node_duration = MetricFamily::gauge(
+        "node_scrape_collector_duration",
+        Some(Unit::Seconds),
+        "Duration of a collector scrape (node_exporter's name; hale_scrape_collector_duration_seconds has every collector).",
+    );
     for o in outcomes {
         success.push([("collector", o.name.to_string())], o.success);
         duration.push(
             [("collector", o.name.to_string())],
             o.duration.as_secs_f64(),
         );
+        if crate::collector::NODE_EXPORTER_DEFAULTS.contains(&o.name) {
+            node_success.push([("collector", o.name.to_string())], o.success);
+            node_duration.push(
+                [("collector", o.name.to_string())],
+                o.duration.as_secs_f64(),
+            );
+        }
     }
-    [success, duration, build_info()]
+    [success, duration, node_success, node_duration, build_info()]
 }
 
 /// `hale_build_info{version,revision,rustc}` valued 1.

@@ -37,6 +37,8 @@ pub struct AppState {
     pub web: Arc<crate::web::security::Web>,
     /// `--web.request-timeout`.
     pub request_timeout: Duration,
+    /// `--web.enable-openmetrics`: OpenMetrics for scrapers that ask; else always text 0.0.4.
+    pub openmetrics: bool,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
             healer,
             web: Arc::new(crate::web::security::Web::open()),
             request_timeout: crate::web::listener::Limits::default().request_timeout,
+            openmetrics: false,
         }
     }
 
@@ -374,7 +377,11 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         None => None,
     };
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let format = Format::negotiate(accept);
+    let format = if state.openmetrics {
+        Format::negotiate(accept)
+    } else {
+        Format::Text004
+    };
     let budget = scrape_budget(
         headers
             .get("x-prometheus-scrape-timeout-seconds")

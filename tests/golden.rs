@@ -10,6 +10,7 @@ use common::{fixture_args, get, Hale};
 /// Families whose values depend on the machine, not on the fixture.
 const MASKED: &[&str] = &[
     "hale_scrape_collector_duration_seconds",
+    "node_scrape_collector_duration_seconds",
     "node_time_seconds",
     "node_filesystem_size_bytes",
     "node_filesystem_free_bytes",
@@ -68,13 +69,18 @@ fn check(actual: &str, golden: &str) {
     }
 }
 
-fn fixture_hale() -> Hale {
+fn fixture_hale_with(extra: &[&str]) -> Hale {
     let mut args = fixture_args();
     args.extend([
         "--no-collector.self".to_string(),
         "--no-collector.uname".to_string(),
     ]);
+    args.extend(extra.iter().map(|a| a.to_string()));
     Hale::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn fixture_hale() -> Hale {
+    fixture_hale_with(&[])
 }
 
 #[test]
@@ -91,11 +97,18 @@ fn fixture_tree_matches_golden_text_format() {
 
 #[test]
 fn fixture_tree_matches_golden_openmetrics() {
-    let hale = fixture_hale();
-    let reply = get(
-        &hale.url("/metrics"),
-        Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
+    let prometheus_accept =
+        Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5");
+    // By default, text 0.0.4 whatever Prometheus prefers, as node_exporter.
+    let plain = get(&fixture_hale().url("/metrics"), prometheus_accept);
+    assert_eq!(
+        plain.content_type,
+        "text/plain; version=0.0.4; charset=utf-8"
     );
+    check(&normalize(&plain.body), "golden.prom");
+
+    let hale = fixture_hale_with(&["--web.enable-openmetrics"]);
+    let reply = get(&hale.url("/metrics"), prometheus_accept);
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.content_type,

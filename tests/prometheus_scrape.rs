@@ -1,6 +1,7 @@
 //! A real Prometheus (Debian's `prometheus`, installed by scripts/test.sh) scrapes hale: it
-//! negotiates OpenMetrics, ingests every series without a parse error, and the node_exporter
-//! names arrive as node_exporter's (`node_cpu_seconds_total`, not `node_cpu_seconds`).
+//! ingests every series without a parse error, the node_exporter names arrive as node_exporter's
+//! (`node_cpu_seconds_total`, not `node_cpu_seconds`), and their type and help are filed under
+//! those names, as node_exporter's are, so Grafana's metric browser finds them.
 
 mod common;
 
@@ -35,4 +36,22 @@ fn prometheus_ingests_hale_openmetrics() {
     assert!(info.contains(r#""sysname":"Linux""#), "{info}");
     let success = query("min(hale_scrape_collector_success)");
     assert!(success.contains(r#","1"]"#), "{success}");
+    // Metadata under the names dashboards query. Prometheus fills it from the scrape cache;
+    // the targets above were scraped at least once.
+    for (name, kind) in [
+        ("node_cpu_seconds_total", "counter"),
+        ("node_uname_info", "gauge"),
+        ("hale_build_info", "gauge"),
+        ("node_memory_MemTotal_bytes", "gauge"),
+    ] {
+        let meta = get(
+            &format!("http://127.0.0.1:{port}/api/v1/metadata?metric={name}"),
+            None,
+        )
+        .body;
+        assert!(
+            meta.contains(&format!(r#""type":"{kind}""#)),
+            "{name}: {meta}"
+        );
+    }
 }

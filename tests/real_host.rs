@@ -110,13 +110,15 @@ async fn real_host_families_have_node_exporter_shape() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openmetrics_is_served_when_asked_for() {
-    let reply = scrape_in_process(
-        &[],
-        &Config::default(),
-        Some("application/openmetrics-text;version=1.0.0"),
-    )
-    .await;
+async fn openmetrics_is_served_when_enabled_and_asked_for() {
+    let accept = Some("application/openmetrics-text;version=1.0.0");
+    let plain = scrape_in_process(&[], &Config::default(), accept).await;
+    assert_eq!(
+        plain.content_type, "text/plain; version=0.0.4; charset=utf-8",
+        "node_exporter's default: OpenMetrics is opt-in"
+    );
+    assert!(plain.body.contains("# TYPE node_uname_info gauge\n"));
+    let reply = scrape_in_process(&["--web.enable-openmetrics"], &Config::default(), accept).await;
     assert_eq!(
         reply.content_type,
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -125,6 +127,10 @@ async fn openmetrics_is_served_when_asked_for() {
         .body
         .contains("# TYPE node_cpu_seconds counter\n# UNIT node_cpu_seconds seconds\n"));
     assert!(reply.body.ends_with("# EOF\n"));
+    assert!(
+        reply.body.contains("# TYPE node_uname_info gauge\n"),
+        "an info family is a gauge in OpenMetrics too, as node_exporter's"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,59 @@ collectors![
     selfproc, stat, time, uname, vmstat,
 ];
 
+/// The collectors node_exporter 1.5 enables by default on Linux, by name. Those hale has report
+/// their status under node_exporter's `node_scrape_collector_*` names as well as hale's own, so
+/// dashboards that read them (Node Exporter Full's "Node Exporter" row) keep working. hale's own
+/// collectors (`docker`, `processes`, `self`, `health`, `heal`) report under hale's names only:
+/// node_exporter has none of them by that meaning.
+pub const NODE_EXPORTER_DEFAULTS: &[&str] = &[
+    "arp",
+    "bcache",
+    "bonding",
+    "btrfs",
+    "conntrack",
+    "cpu",
+    "cpufreq",
+    "diskstats",
+    "dmi",
+    "edac",
+    "entropy",
+    "fibrechannel",
+    "filefd",
+    "filesystem",
+    "hwmon",
+    "infiniband",
+    "ipvs",
+    "loadavg",
+    "mdadm",
+    "meminfo",
+    "netclass",
+    "netdev",
+    "netstat",
+    "nfs",
+    "nfsd",
+    "nvme",
+    "os",
+    "powersupplyclass",
+    "pressure",
+    "rapl",
+    "schedstat",
+    "selinux",
+    "sockstat",
+    "softnet",
+    "stat",
+    "tapestats",
+    "textfile",
+    "thermal_zone",
+    "time",
+    "timex",
+    "udp_queues",
+    "uname",
+    "vmstat",
+    "xfs",
+    "zfs",
+];
+
 /// Why a collector failed this scrape.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
