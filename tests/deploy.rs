@@ -296,7 +296,12 @@ fn the_dockerfile_builds_an_image_that_serves_this_host() {
         std::time::Duration::from_secs(60),
         || {
             std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-            Ok(common::get(&url, None).body)
+            let body = common::get(&url, None).body;
+            // The first scrape may come before the watcher's first list of containers.
+            if !body.contains("hale_scrape_collector_success{collector=\"docker\"} 1") {
+                return Err(format!("Docker not connected yet: {body}"));
+            }
+            Ok(body)
         },
     );
     let series = common::parse(&body);

@@ -22,6 +22,14 @@ const FILES: &[&str] = &[
     "proc/4242/cmdline",
     "sys/devices/system/clocksource/clocksource0/available_clocksource",
     "sys/devices/system/clocksource/clocksource0/current_clocksource",
+    "proc/sys/kernel/random/entropy_avail",
+    "proc/sys/kernel/random/poolsize",
+    "proc/pressure/cpu",
+    "proc/pressure/io",
+    "proc/pressure/memory",
+    "proc/sys/net/netfilter/nf_conntrack_count",
+    "proc/sys/net/netfilter/nf_conntrack_max",
+    "proc/net/stat/nf_conntrack",
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -24,8 +24,8 @@ macro_rules! collectors {
 }
 
 collectors![
-    cpu, diskstats, docker, filefd, filesystem, health, heal, loadavg, meminfo, netdev, processes,
-    selfproc, stat, time, uname, vmstat,
+    conntrack, cpu, diskstats, docker, entropy, filefd, filesystem, health, heal, loadavg, meminfo,
+    netdev, pressure, processes, selfproc, stat, time, uname, vmstat,
 ];
 
 /// The collectors node_exporter 1.5 enables by default on Linux, by name. Those hale has report
@@ -225,6 +225,12 @@ impl DeviceFilter {
 }
 
 /// Parses one whitespace-separated number field, naming the file on failure.
+/// A file holding one unsigned number (`/proc/sys/...`).
+pub(crate) fn read_u64_file(path: PathBuf) -> Result<u64, Error> {
+    let text = crate::paths::read(path.clone())?;
+    parse_u64(Some(text.trim()), &path, "value")
+}
+
 pub(crate) fn parse_u64(
     field: Option<&str>,
     path: &std::path::Path,
