@@ -29,6 +29,7 @@ const COLLECTORS: &[&str] = &[
     "entropy",
     "pressure",
     "conntrack",
+    "os",
 ];
 
 /// Families whose values must be identical.

@@ -30,6 +30,7 @@ const FILES: &[&str] = &[
     "proc/sys/net/netfilter/nf_conntrack_count",
     "proc/sys/net/netfilter/nf_conntrack_max",
     "proc/net/stat/nf_conntrack",
+    "rootfs/usr/lib/os-release",
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
