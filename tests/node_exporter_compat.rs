@@ -30,6 +30,7 @@ const COLLECTORS: &[&str] = &[
     "pressure",
     "conntrack",
     "os",
+    "sockstat",
 ];
 
 /// Families whose values must be identical.
@@ -75,6 +76,8 @@ fn slack(name: &str, v: f64) -> f64 {
         "node_load1" | "node_load5" | "node_load15" => 1.0,
         "node_procs_running" | "node_procs_blocked" | "node_disk_io_now" => 16.0,
         "node_filefd_allocated" => 2_000.0,
+        n if n.starts_with("node_sockstat_") && n.ends_with("_bytes") => 64.0 * 1024.0 * 1024.0,
+        n if n.starts_with("node_sockstat_") => 2_000.0,
         "node_nf_conntrack_entries" => 1_000.0,
         "node_entropy_available_bits" => 4096.0,
         "node_time_seconds" => 5.0,

@@ -31,6 +31,8 @@ const FILES: &[&str] = &[
     "proc/sys/net/netfilter/nf_conntrack_max",
     "proc/net/stat/nf_conntrack",
     "rootfs/usr/lib/os-release",
+    "proc/net/sockstat",
+    "proc/net/sockstat6",
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
