@@ -31,6 +31,7 @@ const COLLECTORS: &[&str] = &[
     "conntrack",
     "os",
     "sockstat",
+    "netstat",
 ];
 
 /// Families whose values must be identical.
@@ -79,6 +80,7 @@ fn slack(name: &str, v: f64) -> f64 {
         n if n.starts_with("node_sockstat_") && n.ends_with("_bytes") => 64.0 * 1024.0 * 1024.0,
         n if n.starts_with("node_sockstat_") => 2_000.0,
         "node_nf_conntrack_entries" => 1_000.0,
+        "node_netstat_Tcp_CurrEstab" => 2_000.0,
         "node_entropy_available_bits" => 4096.0,
         "node_time_seconds" => 5.0,
         _ => 0.0,

@@ -10,7 +10,14 @@ use std::collections::BTreeMap;
 use common::{fixture_args, get, parse, Hale};
 
 /// The collectors whose e2e lines are in `tests/fixtures/node_exporter_e2e.txt`.
-const COLLECTORS: &[&str] = &["entropy", "pressure", "conntrack", "os", "sockstat"];
+const COLLECTORS: &[&str] = &[
+    "entropy",
+    "pressure",
+    "conntrack",
+    "os",
+    "sockstat",
+    "netstat",
+];
 
 #[test]
 fn hale_matches_node_exporters_e2e_output() {

@@ -33,6 +33,9 @@ const FILES: &[&str] = &[
     "rootfs/usr/lib/os-release",
     "proc/net/sockstat",
     "proc/net/sockstat6",
+    "proc/net/netstat",
+    "proc/net/snmp",
+    "proc/net/snmp6",
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

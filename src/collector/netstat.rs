@@ -1,0 +1,165 @@
+//! `netstat`: the kernel's protocol counters from `/proc/net/netstat`, `/proc/net/snmp` and
+//! `/proc/net/snmp6`, as node_exporter's netstat collector: `node_netstat_<Protocol>_<Field>`,
+//! untyped, for the fields `--collector.netstat.fields` selects (node_exporter's default
+//! selection). A host without IPv6 has no `snmp6`; that is not an error.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use regex::Regex;
+
+use crate::collector::{Collector, Error, FlagError};
+use crate::metric::MetricFamily;
+use crate::paths::HostPaths;
+
+/// node_exporter's default `--collector.netstat.fields`.
+pub const DEFAULT_FIELDS: &str = r"^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
+
+/// The `netstat` collector's flags (node_exporter's name).
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "collector.netstat.flags")]
+pub struct Flags {
+    /// Regexp of fields to return for netstat collector (node_exporter's default selection).
+    #[arg(
+        id = "collector.netstat.fields",
+        long = "collector.netstat.fields",
+        value_name = "REGEX",
+        default_value = DEFAULT_FIELDS
+    )]
+    fields: String,
+}
+
+/// The netstat collector.
+pub struct Netstat {
+    paths: HostPaths,
+    fields: Regex,
+}
+
+/// `Protocol_Field` → value, from the header/value line pairs of `netstat` and `snmp`.
+fn parse_pairs(
+    text: &str,
+    path: &std::path::Path,
+    out: &mut BTreeMap<String, f64>,
+) -> Result<(), Error> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    while let Some(names) = lines.next() {
+        let values = lines.next().ok_or_else(|| {
+            Error::parse(path.to_path_buf(), format!("no value line after {names:?}"))
+        })?;
+        let mut names = names.split_ascii_whitespace();
+        let mut values = values.split_ascii_whitespace();
+        let (Some(protocol), Some(again)) = (names.next(), values.next()) else {
+            continue;
+        };
+        let protocol = protocol.trim_end_matches(':');
+        if again.trim_end_matches(':') != protocol {
+            return Err(Error::parse(
+                path.to_path_buf(),
+                format!("{protocol}: the value line is {again:?}'s"),
+            ));
+        }
+        let names: Vec<&str> = names.collect();
+        let values: Vec<&str> = values.collect();
+        if names.len() != values.len() {
+            return Err(Error::parse(
+                path.to_path_buf(),
+                format!("{protocol}: {} names, {} values", names.len(), values.len()),
+            ));
+        }
+        for (name, value) in names.into_iter().zip(values) {
+            out.insert(format!("{protocol}_{name}"), number(value, path)?);
+        }
+    }
+    Ok(())
+}
+
+/// `Ip6InOctets 123` lines of `snmp6`: the protocol is the name up to its `6`.
+fn parse_snmp6(
+    text: &str,
+    path: &std::path::Path,
+    out: &mut BTreeMap<String, f64>,
+) -> Result<(), Error> {
+    for line in text.lines() {
+        let mut words = line.split_ascii_whitespace();
+        let (Some(key), Some(value)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Some(six) = key.find('6') else { continue };
+        let (protocol, name) = key.split_at(six + 1);
+        out.insert(format!("{protocol}_{name}"), number(value, path)?);
+    }
+    Ok(())
+}
+
+fn number(value: &str, path: &std::path::Path) -> Result<f64, Error> {
+    value
+        .parse::<f64>()
+        .map_err(|_| Error::parse(path.to_path_buf(), format!("{value:?} is not a number")))
+}
+
+impl Collector for Netstat {
+    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
+        let mut stats = BTreeMap::new();
+        for file in ["net/netstat", "net/snmp"] {
+            let path = self.paths.proc(file);
+            parse_pairs(&crate::paths::read(path.clone())?, &path, &mut stats)?;
+        }
+        let snmp6 = self.paths.proc("net/snmp6");
+        match crate::paths::read(snmp6.clone()) {
+            Ok(text) => parse_snmp6(&text, &snmp6, &mut stats)?,
+            Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        for (key, value) in stats.into_iter().filter(|(k, _)| self.fields.is_match(k)) {
+            let help = format!("Statistic {}.", key.replacen('_', "", 1));
+            out.push(MetricFamily::untyped(format!("node_netstat_{key}"), help).with([], value));
+        }
+        Ok(())
+    }
+}
+
+/// The `netstat` collector's registration.
+pub const SPEC: crate::collector::Spec = crate::collector::Spec {
+    name: "netstat",
+    enabled_by_default: true,
+    help: "Protocol counters from /proc/net/{netstat,snmp,snmp6} (node_netstat_*)",
+    flags: <Flags as clap::Args>::augment_args,
+    build: |c| {
+        use clap::FromArgMatches as _;
+        let flags = Flags::from_arg_matches(c.matches)?;
+        let fields = Regex::new(&flags.fields).map_err(|source| FlagError::Regex {
+            flag: "collector.netstat.fields",
+            source,
+        })?;
+        Ok(Arc::new(Netstat {
+            paths: c.paths.clone(),
+            fields,
+        }))
+    },
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_and_snmp6_lines() {
+        let p = std::path::Path::new("/proc/net/snmp");
+        let mut out = BTreeMap::new();
+        parse_pairs(
+            "Tcp: ActiveOpens CurrEstab\nTcp: 3 -1\nUdp: InDatagrams\nUdp: 7\n",
+            p,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out["Tcp_CurrEstab"], -1.0);
+        assert_eq!(out["Udp_InDatagrams"], 7.0);
+        parse_snmp6("Ip6InOctets 10\nIcmp6InMsgs 2\nUdpLite6InErrors 0\n", p, &mut out).unwrap();
+        assert_eq!(out["Ip6_InOctets"], 10.0);
+        assert_eq!(out["UdpLite6_InErrors"], 0.0);
+        assert!(parse_pairs("Tcp: A B\nTcp: 1\n", p, &mut BTreeMap::new()).is_err());
+        assert!(parse_pairs("Tcp: A\nUdp: 1\n", p, &mut BTreeMap::new()).is_err());
+        assert!(parse_pairs("Tcp: A\n", p, &mut BTreeMap::new()).is_err());
+        assert!(parse_pairs("Tcp: A\nTcp: x\n", p, &mut BTreeMap::new()).is_err());
+    }
+}
