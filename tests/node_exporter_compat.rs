@@ -32,6 +32,7 @@ const COLLECTORS: &[&str] = &[
     "os",
     "sockstat",
     "netstat",
+    "softnet",
 ];
 
 /// Families whose values must be identical.

@@ -17,6 +17,7 @@ const COLLECTORS: &[&str] = &[
     "os",
     "sockstat",
     "netstat",
+    "softnet",
 ];
 
 #[test]

@@ -36,6 +36,7 @@ const FILES: &[&str] = &[
     "proc/net/netstat",
     "proc/net/snmp",
     "proc/net/snmp6",
+    "proc/net/softnet_stat",
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
