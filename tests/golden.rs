@@ -76,7 +76,11 @@ fn fixture_hale_with(extra: &[&str]) -> Hale {
         "--no-collector.uname".to_string(),
     ]);
     args.extend(extra.iter().map(|a| a.to_string()));
-    Hale::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    // The zone of the machine running the test is not the fixture's.
+    Hale::start_with_env(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[("TZ", "UTC")],
+    )
 }
 
 fn fixture_hale() -> Hale {
