@@ -37,6 +37,7 @@ const FILES: &[&str] = &[
     "proc/net/snmp",
     "proc/net/snmp6",
     "proc/net/softnet_stat",
+    "sys/class/net/eth0/statistics/rx_nohandler",
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,7 @@
 //! `netdev`: per-interface counters from `/proc/net/dev`, as node_exporter's netdev collector
-//! (`node_network_{receive,transmit}_*_total{device}`). Container veth interfaces are excluded
-//! by default (see [`DEFAULT_NETDEV_EXCLUDE`]).
+//! (`node_network_{receive,transmit}_*_total{device}`), plus `receive_nohandler`, which
+//! node_exporter's default (netlink) reports and `/proc/net/dev` lacks, from sysfs. Container veth
+//! interfaces are excluded by default (see [`DEFAULT_NETDEV_EXCLUDE`]).
 
 use crate::collector::{Collector, DeviceFilter, Error};
 use crate::metric::{MetricFamily, Unit};
@@ -100,6 +101,7 @@ impl Collector for Netdev {
             .map(|c| family("receive", c))
             .chain(TRANSMIT.iter().map(|c| family("transmit", c)))
             .collect();
+        let mut no_handler = family("receive", "nohandler");
         for entry in crate::proc_files::parse_net_dev(&text) {
             let (device, counters) = entry.map_err(|reason| Error::parse(path.clone(), reason))?;
             if !self.devices.keeps(device) {
@@ -108,8 +110,19 @@ impl Collector for Netdev {
             for (fam, v) in families.iter_mut().zip(counters) {
                 fam.push([("device", device.to_string())], v);
             }
+            // Not in /proc/net/dev; node_exporter's default (netlink) reads it from the kernel's
+            // link statistics, which sysfs shows per device. Absent on old kernels.
+            let nohandler = self
+                .paths
+                .sys(format!("class/net/{device}/statistics/rx_nohandler"));
+            if let Ok(text) = std::fs::read_to_string(nohandler) {
+                if let Ok(v) = text.trim().parse::<u64>() {
+                    no_handler.push([("device", device.to_string())], v);
+                }
+            }
         }
         out.extend(families);
+        out.push(no_handler);
         Ok(())
     }
 }
