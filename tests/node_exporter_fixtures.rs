@@ -64,3 +64,126 @@ fn hale_matches_node_exporters_e2e_output() {
         assert!(body.contains(line), "{line} missing in {body}");
     }
 }
+
+/// The host collectors both have that read only the fixture tree (not the clock, statfs or
+/// uname), with node_exporter's flags for hale's defaults.
+const TREE_COLLECTORS: &[&str] = &[
+    "cpu",
+    "meminfo",
+    "diskstats",
+    "netdev",
+    "loadavg",
+    "stat",
+    "vmstat",
+    "filefd",
+    "entropy",
+    "pressure",
+    "conntrack",
+    "sockstat",
+    "netstat",
+    "softnet",
+    "os",
+];
+
+/// hale's series node_exporter in /proc/net/dev mode has not (its default netlink mode has).
+const HALE_ONLY: &[&str] = &["node_network_receive_nohandler_total"];
+
+/// node_exporter's series hale does not have yet (README, compatibility).
+const NODE_EXPORTER_ONLY: &[&str] = &["node_disk_info"];
+
+/// Debian's node_exporter 1.5 over hale's own fixture tree: every series it exports, hale
+/// exports with the same labels, value and type, and no other.
+#[test]
+fn hale_matches_node_exporter_run_on_the_fixture_tree() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let port = common::free_port();
+    let mut args = vec![
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--path.procfs={dir}/proc"),
+        format!("--path.sysfs={dir}/sys"),
+        format!("--path.rootfs={dir}/rootfs"),
+        "--collector.disable-defaults".into(),
+        format!(
+            "--collector.diskstats.device-exclude={}",
+            hale::collector::diskstats::DEFAULT_DISKSTATS_EXCLUDE
+        ),
+        format!(
+            "--collector.netdev.device-exclude={}",
+            hale::collector::netdev::DEFAULT_NETDEV_EXCLUDE
+        ),
+        "--no-collector.netdev.netlink".into(),
+    ];
+    args.extend(TREE_COLLECTORS.iter().map(|c| format!("--collector.{c}")));
+    let child = std::process::Command::new("prometheus-node-exporter")
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus-node-exporter must be installed (scripts/test.sh installs it)");
+    let _ne = common::KillOnDrop(child);
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let mut theirs = String::new();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            theirs = get(&url, None).body;
+            if !theirs.is_empty() {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut hale_args = fixture_args();
+    hale_args.push("--collector.disable-defaults".into());
+    hale_args.extend(TREE_COLLECTORS.iter().map(|c| format!("--collector.{c}")));
+    let hale = Hale::start(&hale_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let ours = get(&hale.url("/metrics"), None).body;
+
+    let host = |name: &str| {
+        name.starts_with("node_")
+            && !name.starts_with("node_scrape_collector_")
+            && !name.starts_with("node_exporter_")
+    };
+    let key = |s: &common::Series| format!("{}{:?}", s.name, s.labels);
+    let index = |body: &str| -> BTreeMap<String, f64> {
+        parse(body)
+            .iter()
+            .filter(|s| host(&s.name))
+            .map(|s| (key(s), s.value))
+            .collect()
+    };
+    let (ne, us) = (index(&theirs), index(&ours));
+    assert!(ne.len() > 200, "node_exporter's series: {}", ne.len());
+    let mut problems = Vec::new();
+    for (k, v) in &ne {
+        let family = k.split('{').next().unwrap_or(k);
+        match us.get(k) {
+            None if NODE_EXPORTER_ONLY.contains(&family) => {}
+            None => problems.push(format!("hale lacks {k}")),
+            Some(h) if (h - v).abs() > 1e-9 * v.abs().max(1.0) => {
+                problems.push(format!("{k}: hale {h}, node_exporter {v}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for k in us.keys().filter(|k| !ne.contains_key(*k)) {
+        if !HALE_ONLY.contains(&k.split('{').next().unwrap_or(k)) {
+            problems.push(format!("hale has {k}, node_exporter does not"));
+        }
+    }
+    // The same type for every family both have.
+    for line in theirs.lines().filter(|l| l.starts_with("# TYPE node_")) {
+        let name = line.split_whitespace().nth(2).unwrap_or("");
+        if host(name)
+            && us.keys().any(|k| k.split('{').next() == Some(name))
+            && !ours.contains(line)
+        {
+            problems.push(format!("type differs: node_exporter says {line:?}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} difference(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}

@@ -1,7 +1,11 @@
 //! `cpu`: time spent per CPU and mode from `/proc/stat`, as node_exporter's cpu collector
-//! (`node_cpu_seconds_total{cpu,mode}`, `node_cpu_guest_seconds_total{cpu,mode}`). [`read`] is
-//! the typed read that `/health`'s `cpu:utilization` check uses too.
+//! (`node_cpu_seconds_total{cpu,mode}`, `node_cpu_guest_seconds_total{cpu,mode}`), the isolated
+//! CPUs (`node_cpu_isolated{cpu}`, from sysfs at start) and thermal throttling
+//! (`node_cpu_core_throttles_total{package,core}`, `node_cpu_package_throttles_total{package}`,
+//! where the CPU reports it: none in most VMs). [`read`] is the typed read that `/health`'s
+//! `cpu:utilization` check uses too.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::collector::{parse_u64, Collector, Error};
@@ -83,12 +87,80 @@ pub fn read(paths: &HostPaths) -> Result<Vec<CpuTicks>, Error> {
 /// The cpu collector.
 pub struct Cpu {
     paths: HostPaths,
+    /// `/sys/devices/system/cpu/isolated`, read once: it changes only with a reboot.
+    isolated: Vec<u32>,
 }
 
 impl Cpu {
     pub fn new(paths: HostPaths) -> Self {
-        Self { paths }
+        let isolated = std::fs::read_to_string(paths.sys("devices/system/cpu/isolated"))
+            .ok()
+            .and_then(|t| parse_cpu_list(&t))
+            .unwrap_or_default();
+        Self { paths, isolated }
     }
+
+    /// Per package, and per package and core, the throttle counts sysfs has (each core and
+    /// package counted once, whichever of its CPUs shows it first).
+    fn throttles(&self) -> (BTreeMap<u64, u64>, BTreeMap<(u64, u64), u64>) {
+        let mut packages = BTreeMap::new();
+        let mut cores = BTreeMap::new();
+        let dir = self.paths.sys("devices/system/cpu");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return (packages, cores);
+        };
+        let mut cpus: Vec<std::path::PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("cpu"))
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|e| e.path())
+            .collect();
+        cpus.sort();
+        let number = |p: std::path::PathBuf| -> Option<u64> {
+            std::fs::read_to_string(p).ok()?.trim().parse().ok()
+        };
+        for cpu in cpus {
+            let (Some(package), Some(core)) = (
+                number(cpu.join("topology/physical_package_id")),
+                number(cpu.join("topology/core_id")),
+            ) else {
+                continue;
+            };
+            if let std::collections::btree_map::Entry::Vacant(e) = cores.entry((package, core)) {
+                if let Some(n) = number(cpu.join("thermal_throttle/core_throttle_count")) {
+                    e.insert(n);
+                }
+            }
+            if let std::collections::btree_map::Entry::Vacant(e) = packages.entry(package) {
+                if let Some(n) = number(cpu.join("thermal_throttle/package_throttle_count")) {
+                    e.insert(n);
+                }
+            }
+        }
+        (packages, cores)
+    }
+}
+
+/// A kernel CPU list (`0-3,8,10-11`); `None` when it is not one. Empty text is no CPU.
+pub fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+                if b < a || b - a > 65_536 {
+                    return None;
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    Some(cpus)
 }
 
 impl Collector for Cpu {
@@ -123,6 +195,37 @@ impl Collector for Cpu {
         }
         out.push(seconds);
         out.push(guest);
+        let mut isolated = MetricFamily::gauge(
+            "node_cpu_isolated",
+            None,
+            "Whether each core is isolated, information from /sys/devices/system/cpu/isolated.",
+        );
+        for cpu in &self.isolated {
+            isolated.push([("cpu", cpu.to_string())], 1u64);
+        }
+        out.push(isolated);
+        let (packages, cores) = self.throttles();
+        let mut package_throttles = MetricFamily::counter(
+            "node_cpu_package_throttles",
+            None,
+            "Number of times this CPU package has been throttled.",
+        );
+        for (package, n) in packages {
+            package_throttles.push([("package", package.to_string())], n);
+        }
+        let mut core_throttles = MetricFamily::counter(
+            "node_cpu_core_throttles",
+            None,
+            "Number of times this CPU core has been throttled.",
+        );
+        for ((package, core), n) in cores {
+            core_throttles.push(
+                [("package", package.to_string()), ("core", core.to_string())],
+                n,
+            );
+        }
+        out.push(package_throttles);
+        out.push(core_throttles);
         Ok(())
     }
 }
@@ -137,3 +240,17 @@ pub const SPEC: crate::collector::Spec = crate::collector::Spec {
         Ok(Arc::new(Cpu::new(c.paths.clone())))
     },
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_cpu_lists() {
+        assert_eq!(parse_cpu_list("1-3,5\n"), Some(vec![1, 2, 3, 5]));
+        assert_eq!(parse_cpu_list("\n"), Some(vec![]));
+        assert_eq!(parse_cpu_list("3-1"), None);
+        assert_eq!(parse_cpu_list("x"), None);
+        assert_eq!(parse_cpu_list("0-4294967295"), None);
+    }
+}
