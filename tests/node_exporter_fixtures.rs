@@ -85,6 +85,14 @@ const TREE_COLLECTORS: &[&str] = &[
     "os",
 ];
 
+/// node_exporter's options beyond its defaults, the same flags on both.
+const OPTIONS: &[&str] = &[
+    "--collector.cpu.info",
+    "--collector.cpu.info.flags-include=^(aes|avx.*|sse4_2)$",
+    "--collector.cpu.info.bugs-include=^spectre_",
+    "--collector.stat.softirq",
+];
+
 /// hale's series node_exporter in /proc/net/dev mode has not (its default netlink mode has).
 const HALE_ONLY: &[&str] = &["node_network_receive_nohandler_total"];
 
@@ -114,6 +122,7 @@ fn hale_matches_node_exporter_run_on_the_fixture_tree() {
         "--no-collector.netdev.netlink".into(),
     ];
     args.extend(TREE_COLLECTORS.iter().map(|c| format!("--collector.{c}")));
+    args.extend(OPTIONS.iter().map(|o| o.to_string()));
     let child = std::process::Command::new("prometheus-node-exporter")
         .args(&args)
         .stdout(std::process::Stdio::null())
@@ -135,6 +144,7 @@ fn hale_matches_node_exporter_run_on_the_fixture_tree() {
     let mut hale_args = fixture_args();
     hale_args.push("--collector.disable-defaults".into());
     hale_args.extend(TREE_COLLECTORS.iter().map(|c| format!("--collector.{c}")));
+    hale_args.extend(OPTIONS.iter().map(|o| o.to_string()));
     let hale = Hale::start(&hale_args.iter().map(String::as_str).collect::<Vec<_>>());
     let ours = get(&hale.url("/metrics"), None).body;
 

@@ -84,11 +84,84 @@ pub fn read(paths: &HostPaths) -> Result<Vec<CpuTicks>, Error> {
     Ok(cpus)
 }
 
+/// The `cpu` collector's flags (node_exporter's names).
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "collector.cpu.flags")]
+pub struct Flags {
+    /// Enables node_cpu_info (and, with the include flags, node_cpu_flag_info and
+    /// node_cpu_bug_info) from /proc/cpuinfo.
+    #[arg(id = "collector.cpu.info", long = "collector.cpu.info")]
+    info: bool,
+
+    /// Regexp of the `flags` field of /proc/cpuinfo to report as node_cpu_flag_info (implies
+    /// --collector.cpu.info).
+    #[arg(
+        id = "collector.cpu.info.flags-include",
+        long = "collector.cpu.info.flags-include",
+        value_name = "REGEX"
+    )]
+    flags_include: Option<String>,
+
+    /// Regexp of the `bugs` field of /proc/cpuinfo to report as node_cpu_bug_info (implies
+    /// --collector.cpu.info).
+    #[arg(
+        id = "collector.cpu.info.bugs-include",
+        long = "collector.cpu.info.bugs-include",
+        value_name = "REGEX"
+    )]
+    bugs_include: Option<String>,
+}
+
+/// What `--collector.cpu.info` and its include flags ask for.
+#[derive(Debug, Clone, Default)]
+pub struct InfoOptions {
+    pub enabled: bool,
+    pub flags: Option<regex::Regex>,
+    pub bugs: Option<regex::Regex>,
+}
+
 /// The cpu collector.
 pub struct Cpu {
     paths: HostPaths,
     /// `/sys/devices/system/cpu/isolated`, read once: it changes only with a reboot.
     isolated: Vec<u32>,
+    info: InfoOptions,
+}
+
+/// `node_cpu_info`'s labels, in node_exporter's order, with the /proc/cpuinfo key of each.
+const INFO_LABELS: [(&str, &str); 10] = [
+    ("package", "physical id"),
+    ("core", "core id"),
+    ("cpu", "processor"),
+    ("vendor", "vendor_id"),
+    ("family", "cpu family"),
+    ("model", "model"),
+    ("model_name", "model name"),
+    ("microcode", "microcode"),
+    ("stepping", "stepping"),
+    ("cachesize", "cache size"),
+];
+
+/// The blocks of /proc/cpuinfo (one per processor), each `key: value` pair trimmed.
+pub fn parse_cpuinfo(text: &str) -> Vec<Vec<(String, String)>> {
+    let mut blocks = Vec::new();
+    let mut block = Vec::new();
+    for line in text.lines() {
+        match line.split_once(':') {
+            Some((k, v)) => block.push((k.trim().to_string(), v.trim().to_string())),
+            None if line.trim().is_empty() && !block.is_empty() => {
+                blocks.push(std::mem::take(&mut block))
+            }
+            None => {}
+        }
+    }
+    if !block.is_empty() {
+        blocks.push(block);
+    }
+    blocks
+        .into_iter()
+        .filter(|b| b.iter().any(|(k, _)| k == "processor"))
+        .collect()
 }
 
 impl Cpu {
@@ -97,7 +170,58 @@ impl Cpu {
             .ok()
             .and_then(|t| parse_cpu_list(&t))
             .unwrap_or_default();
-        Self { paths, isolated }
+        Self {
+            paths,
+            isolated,
+            info: InfoOptions::default(),
+        }
+    }
+
+    /// node_cpu_info, node_cpu_flag_info and node_cpu_bug_info.
+    fn info_families(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
+        let path = self.paths.proc("cpuinfo");
+        let blocks = parse_cpuinfo(&crate::paths::read(path)?);
+        let mut info = MetricFamily::gauge("node_cpu_info", None, "CPU information from /proc/cpuinfo.");
+        for block in &blocks {
+            let get = |key: &str| {
+                block
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            info.push(INFO_LABELS.map(|(label, key)| (label, get(key))), 1u64);
+        }
+        out.push(info);
+        let first = blocks.first();
+        for (field, include, name, label, help) in [
+            (
+                "flags",
+                &self.info.flags,
+                "node_cpu_flag_info",
+                "flag",
+                "The `flags` field of CPU information from /proc/cpuinfo taken from the first core.",
+            ),
+            (
+                "bugs",
+                &self.info.bugs,
+                "node_cpu_bug_info",
+                "bug",
+                "The `bugs` field of CPU information from /proc/cpuinfo taken from the first core.",
+            ),
+        ] {
+            let Some(include) = include else { continue };
+            let mut family = MetricFamily::gauge(name, None, help);
+            let values = first
+                .and_then(|b| b.iter().find(|(k, _)| k == field))
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("");
+            for value in values.split_ascii_whitespace().filter(|v| include.is_match(v)) {
+                family.push([(label, value.to_string())], 1u64);
+            }
+            out.push(family);
+        }
+        Ok(())
     }
 
     /// Per package, and per package and core, the throttle counts sysfs has (each core and
@@ -165,6 +289,9 @@ pub fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {
 
 impl Collector for Cpu {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
+        if self.info.enabled {
+            self.info_families(out)?;
+        }
         let cpus = read(&self.paths)?;
         let mut seconds = MetricFamily::counter(
             "node_cpu",
@@ -235,15 +362,46 @@ pub const SPEC: crate::collector::Spec = crate::collector::Spec {
     name: "cpu",
     enabled_by_default: true,
     help: "CPU time per mode (node_cpu_seconds_total)",
-    flags: crate::collector::no_flags,
+    flags: <Flags as clap::Args>::augment_args,
     build: |c| {
-        Ok(Arc::new(Cpu::new(c.paths.clone())))
+        use clap::FromArgMatches as _;
+        let flags = Flags::from_arg_matches(c.matches)?;
+        let regex = |flag: &'static str, v: &Option<String>| {
+            v.as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| {
+                    regex::Regex::new(v).map_err(|source| crate::collector::FlagError::Regex {
+                        flag,
+                        source,
+                    })
+                })
+                .transpose()
+        };
+        let info = InfoOptions {
+            flags: regex("collector.cpu.info.flags-include", &flags.flags_include)?,
+            bugs: regex("collector.cpu.info.bugs-include", &flags.bugs_include)?,
+            // An include flag implies --collector.cpu.info, as in node_exporter.
+            enabled: flags.info || flags.flags_include.is_some() || flags.bugs_include.is_some(),
+        };
+        let mut cpu = Cpu::new(c.paths.clone());
+        cpu.info = info;
+        Ok(Arc::new(cpu))
     },
 };
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpuinfo_blocks() {
+        let blocks = parse_cpuinfo(
+            "processor\t: 0\nmodel name\t: X: Y\nflags\t\t: fpu sse\n\nprocessor\t: 1\npower management:\n\n",
+        );
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0][1], ("model name".into(), "X: Y".into()));
+        assert_eq!(blocks[1][1], ("power management".into(), String::new()));
+    }
 
     #[test]
     fn kernel_cpu_lists() {

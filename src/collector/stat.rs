@@ -1,5 +1,6 @@
 //! `stat`: boot time, context switches, forks, interrupts and runnable/blocked processes from
-//! `/proc/stat`, as node_exporter's stat collector.
+//! `/proc/stat`, as node_exporter's stat collector, and with `--collector.stat.softirq` the
+//! softirq calls per vector (`node_softirqs_total{vector}`).
 
 use std::sync::Arc;
 
@@ -7,14 +8,41 @@ use crate::collector::{parse_u64, Collector, Error};
 use crate::metric::{MetricFamily, Unit};
 use crate::paths::HostPaths;
 
+/// The softirq vectors of `/proc/stat`'s `softirq` line, in order, as node_exporter names them.
+const SOFTIRQ_VECTORS: [&str; 10] = [
+    "hi",
+    "timer",
+    "net_tx",
+    "net_rx",
+    "block",
+    "block_iopoll",
+    "tasklet",
+    "sched",
+    "hrtimer",
+    "rcu",
+];
+
+/// The `stat` collector's flags (node_exporter's name).
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "collector.stat.flags")]
+pub struct Flags {
+    /// Export softirq calls per vector (node_softirqs_total{vector}).
+    #[arg(id = "collector.stat.softirq", long = "collector.stat.softirq")]
+    softirq: bool,
+}
+
 /// The stat collector.
 pub struct Stat {
     paths: HostPaths,
+    softirq: bool,
 }
 
 impl Stat {
     pub fn new(paths: HostPaths) -> Self {
-        Self { paths }
+        Self {
+            paths,
+            softirq: false,
+        }
     }
 }
 
@@ -52,6 +80,17 @@ impl Collector for Stat {
                     None,
                     "Number of processes blocked waiting for I/O to complete.",
                 ),
+                Some("softirq") if self.softirq => {
+                    // The total, then one count per vector.
+                    let mut vectors =
+                        MetricFamily::counter("node_softirqs", None, "Number of softirq calls.");
+                    for (vector, v) in SOFTIRQ_VECTORS.iter().zip(fields) {
+                        let v = parse_u64(Some(v), &path, "softirq")?;
+                        vectors.push([("vector", (*vector).to_string())], v);
+                    }
+                    out.push(vectors);
+                    continue;
+                }
                 _ => continue,
             };
             let value = parse_u64(first, &path, name.unwrap_or_default())?;
@@ -66,8 +105,13 @@ pub const SPEC: crate::collector::Spec = crate::collector::Spec {
     name: "stat",
     enabled_by_default: true,
     help: "Boot time, context switches, forks, interrupts, procs",
-    flags: crate::collector::no_flags,
+    flags: <Flags as clap::Args>::augment_args,
     build: |c| {
-        Ok(Arc::new(Stat::new(c.paths.clone())))
+        use clap::FromArgMatches as _;
+        let flags = Flags::from_arg_matches(c.matches)?;
+        Ok(Arc::new(Stat {
+            paths: c.paths.clone(),
+            softirq: flags.softirq,
+        }))
     },
 };
