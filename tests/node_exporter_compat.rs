@@ -36,8 +36,8 @@ const COLLECTORS: &[&str] = &[
 ];
 
 /// node_exporter families of [`COLLECTORS`] that hale does not export, each listed with its
-/// reason in the README's compatibility section.
-const DOCUMENTED_GAPS: &[&str] = &["node_disk_info"];
+/// reason in the README's compatibility section: none now.
+const DOCUMENTED_GAPS: &[&str] = &[];
 
 /// Families whose values must be identical.
 const EXACT: &[&str] = &[

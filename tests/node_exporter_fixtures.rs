@@ -96,8 +96,8 @@ const OPTIONS: &[&str] = &[
 /// hale's series node_exporter in /proc/net/dev mode has not (its default netlink mode has).
 const HALE_ONLY: &[&str] = &["node_network_receive_nohandler_total"];
 
-/// node_exporter's series hale does not have yet (README, compatibility).
-const NODE_EXPORTER_ONLY: &[&str] = &["node_disk_info"];
+/// node_exporter's series hale does not have (README, compatibility): none.
+const NODE_EXPORTER_ONLY: &[&str] = &[];
 
 /// Debian's node_exporter 1.5 over hale's own fixture tree: every series it exports, hale
 /// exports with the same labels, value and type, and no other.
@@ -110,6 +110,7 @@ fn hale_matches_node_exporter_run_on_the_fixture_tree() {
         format!("--path.procfs={dir}/proc"),
         format!("--path.sysfs={dir}/sys"),
         format!("--path.rootfs={dir}/rootfs"),
+        format!("--path.udev.data={dir}/udev/data"),
         "--collector.disable-defaults".into(),
         format!(
             "--collector.diskstats.device-exclude={}",

@@ -1,7 +1,11 @@
 //! `diskstats`: block device I/O from `/proc/diskstats`, as node_exporter's diskstats collector
-//! (`node_disk_*{device}`). Partitions, ram, loop and floppy devices are excluded by default.
+//! (`node_disk_*{device}`), and what udev recorded of each device under `--path.udev.data`
+//! (`node_disk_info`, `_filesystem_info`, `_device_mapper_info`, `_ata_*`). Partitions, ram,
+//! loop and floppy devices are excluded by default.
 //! Kernels add columns over time (discards in 4.18, flushes in 5.5); what a line lacks is not
 //! exported, as node_exporter does.
+
+use std::collections::HashMap;
 
 use crate::collector::{Collector, DeviceFilter, Error};
 use crate::metric::{MetricFamily, Unit};
@@ -183,6 +187,15 @@ pub struct Flags {
         conflicts_with = "collector.diskstats.device-exclude"
     )]
     device_include: Option<String>,
+
+    /// udev's data directory, for node_disk_info and the other udev families.
+    #[arg(
+        id = "path.udev.data",
+        long = "path.udev.data",
+        value_name = "DIR",
+        default_value = "/run/udev/data"
+    )]
+    udev_data: std::path::PathBuf,
 }
 
 /// The `diskstats` collector's registration.
@@ -199,7 +212,9 @@ pub const SPEC: crate::collector::Spec = crate::collector::Spec {
             ("collector.diskstats.device-exclude", flags.device_exclude.as_deref()),
             DEFAULT_DISKSTATS_EXCLUDE,
         )?;
-        Ok(std::sync::Arc::new(Diskstats::new(c.paths.clone(), devices)))
+        let mut diskstats = Diskstats::new(c.paths.clone(), devices);
+        diskstats.udev_data = flags.udev_data;
+        Ok(std::sync::Arc::new(diskstats))
     },
 };
 
@@ -207,11 +222,128 @@ pub const SPEC: crate::collector::Spec = crate::collector::Spec {
 pub struct Diskstats {
     paths: HostPaths,
     devices: DeviceFilter,
+    udev_data: std::path::PathBuf,
 }
 
 impl Diskstats {
     pub fn new(paths: HostPaths, devices: DeviceFilter) -> Self {
-        Self { paths, devices }
+        Self {
+            paths,
+            devices,
+            udev_data: "/run/udev/data".into(),
+        }
+    }
+
+    /// The `E:KEY=value` properties udev recorded for a block device; none when it has no
+    /// record (no udev, as in most containers), as node_exporter.
+    fn udev(&self, major: &str, minor: &str) -> HashMap<String, String> {
+        let file = self.udev_data.join(format!("b{major}:{minor}"));
+        let Ok(text) = std::fs::read_to_string(file) else {
+            return HashMap::new();
+        };
+        text.lines()
+            .filter_map(|l| l.strip_prefix("E:")?.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+/// The udev families of one scrape, as node_exporter's diskstats collector has them.
+struct UdevFamilies {
+    info: MetricFamily,
+    filesystem: MetricFamily,
+    device_mapper: MetricFamily,
+    ata: [(&'static str, MetricFamily); 3],
+}
+
+impl UdevFamilies {
+    fn new() -> Self {
+        UdevFamilies {
+            info: MetricFamily::gauge("node_disk_info", None, "Info of /sys/block/<block_device>."),
+            filesystem: MetricFamily::gauge("node_disk_filesystem_info", None, "Info about disk filesystem."),
+            device_mapper: MetricFamily::gauge(
+                "node_disk_device_mapper_info",
+                None,
+                "Info about disk device mapper.",
+            ),
+            ata: [
+                (
+                    "ID_ATA_WRITE_CACHE",
+                    MetricFamily::gauge("node_disk_ata_write_cache", None, "ATA disk has a write cache."),
+                ),
+                (
+                    "ID_ATA_WRITE_CACHE_ENABLED",
+                    MetricFamily::gauge(
+                        "node_disk_ata_write_cache_enabled",
+                        None,
+                        "ATA disk has its write cache enabled.",
+                    ),
+                ),
+                (
+                    "ID_ATA_ROTATION_RATE_RPM",
+                    MetricFamily::gauge(
+                        "node_disk_ata_rotation_rate_rpm",
+                        None,
+                        "ATA disk rotation rate in RPMs (0 for SSDs).",
+                    ),
+                ),
+            ],
+        }
+    }
+
+    fn add(&mut self, device: &str, major: &str, minor: &str, udev: &HashMap<String, String>) {
+        let get = |k: &str| udev.get(k).cloned().unwrap_or_default();
+        self.info.push(
+            [
+                ("device", device.to_string()),
+                ("major", major.to_string()),
+                ("minor", minor.to_string()),
+                ("path", get("ID_PATH")),
+                ("wwn", get("ID_WWN")),
+                ("model", get("ID_MODEL")),
+                ("serial", get("ID_SERIAL_SHORT")),
+                ("revision", get("ID_REVISION")),
+            ],
+            1u64,
+        );
+        if !get("ID_FS_TYPE").is_empty() {
+            self.filesystem.push(
+                [
+                    ("device", device.to_string()),
+                    ("type", get("ID_FS_TYPE")),
+                    ("usage", get("ID_FS_USAGE")),
+                    ("uuid", get("ID_FS_UUID")),
+                    ("version", get("ID_FS_VERSION")),
+                ],
+                1u64,
+            );
+        }
+        if !get("DM_NAME").is_empty() {
+            self.device_mapper.push(
+                [
+                    ("device", device.to_string()),
+                    ("name", get("DM_NAME")),
+                    ("uuid", get("DM_UUID")),
+                    ("vg_name", get("DM_VG_NAME")),
+                    ("lv_name", get("DM_LV_NAME")),
+                    ("lv_layer", get("DM_LV_LAYER")),
+                ],
+                1u64,
+            );
+        }
+        if !get("ID_ATA").is_empty() {
+            for (key, family) in &mut self.ata {
+                if let Some(v) = udev.get(*key).and_then(|v| v.parse::<f64>().ok()) {
+                    family.push([("device", device.to_string())], v);
+                }
+            }
+        }
+    }
+
+    fn into_families(self) -> impl Iterator<Item = MetricFamily> {
+        [self.info, self.filesystem, self.device_mapper]
+            .into_iter()
+            .chain(self.ata.into_iter().map(|(_, f)| f))
     }
 }
 
@@ -219,6 +351,7 @@ impl Collector for Diskstats {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("diskstats");
         let text = crate::paths::read(path.clone())?;
+        let mut udev = UdevFamilies::new();
         let mut families: Vec<MetricFamily> = COLUMNS
             .iter()
             .map(|c| {
@@ -231,7 +364,7 @@ impl Collector for Diskstats {
             .collect();
         for line in text.lines() {
             let mut fields = line.split_ascii_whitespace();
-            let (Some(_major), Some(_minor), Some(device)) =
+            let (Some(major), Some(minor), Some(device)) =
                 (fields.next(), fields.next(), fields.next())
             else {
                 continue;
@@ -239,6 +372,7 @@ impl Collector for Diskstats {
             if !self.devices.keeps(device) {
                 continue;
             }
+            udev.add(device, major, minor, &self.udev(major, minor));
             for ((column, family), field) in
                 COLUMNS.iter().zip(families.iter_mut()).zip(fields.by_ref())
             {
@@ -253,6 +387,7 @@ impl Collector for Diskstats {
                 }
             }
         }
+        out.extend(udev.into_families());
         out.extend(families);
         Ok(())
     }

@@ -367,6 +367,7 @@ pub fn fixture_args() -> Vec<String> {
         format!("--path.sysfs={dir}/sys"),
         format!("--path.rootfs={dir}/rootfs"),
         format!("--config={dir}/config.yml"),
+        format!("--path.udev.data={dir}/udev/data"),
         // Containers come from a real engine (tests/docker.rs), not from the fixture tree.
         "--no-collector.docker".to_string(),
         // /health's sample is timed and includes the real disks; tests/health.rs covers it.
