@@ -215,14 +215,7 @@ fn stop_reasons_survive_a_restart_of_hale() {
     scope.docker(&["start", &later]);
     scope.docker(&["wait", &later]);
 
-    let arg = format!("--config={}", config.path().display());
-    let hale = Hale::start(&[
-        &arg,
-        "--collector.disable-defaults",
-        "--collector.docker",
-        "--collector.loadavg",
-        "--log.level=debug",
-    ]);
+    let hale = common::docker::hale_on(config.path(), &["--log.level=debug"]);
     let series = wait_for(&hale, "the containers after the restart", |s| {
         docker_up(s) && state_of(s, &later_name).as_deref() == Some("exited")
     });

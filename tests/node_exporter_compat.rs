@@ -10,10 +10,8 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use common::{free_port, get, parse, Hale, KillOnDrop, Series};
+use common::{get, parse, Hale, KillOnDrop, Series};
 
 const COLLECTORS: &[&str] = &[
     "cpu",
@@ -93,47 +91,11 @@ fn slack(name: &str, v: f64) -> f64 {
     abs.max(v.abs() * 0.001)
 }
 
-fn start_node_exporter(port: u16) -> KillOnDrop {
-    let mut args = vec![
-        format!("--web.listen-address=127.0.0.1:{port}"),
-        "--collector.disable-defaults".to_string(),
-        format!(
-            "--collector.filesystem.mount-points-exclude={}",
-            hale::collector::filesystem::DEFAULT_MOUNT_POINTS_EXCLUDE
-        ),
-        format!(
-            "--collector.filesystem.fs-types-exclude={}",
-            hale::collector::filesystem::DEFAULT_FS_TYPES_EXCLUDE
-        ),
-        format!(
-            "--collector.diskstats.device-exclude={}",
-            hale::collector::diskstats::DEFAULT_DISKSTATS_EXCLUDE
-        ),
-        format!(
-            "--collector.netdev.device-exclude={}",
-            hale::collector::netdev::DEFAULT_NETDEV_EXCLUDE
-        ),
-        // hale reads /proc/net/dev, as node_exporter did before netlink.
-        "--no-collector.netdev.netlink".to_string(),
-    ];
+fn start_node_exporter() -> (KillOnDrop, String) {
+    let mut args = vec!["--collector.disable-defaults".to_string()];
+    args.extend(common::node_exporter_as_hale());
     args.extend(COLLECTORS.iter().map(|c| format!("--collector.{c}")));
-    let child = Command::new("prometheus-node-exporter")
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus-node-exporter must be installed (scripts/test.sh installs it)");
-    let ne = KillOnDrop(child);
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && get(&url, None).status == 200
-        {
-            return ne;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("node_exporter did not come up on port {port}");
+    common::node_exporter(&args)
 }
 
 type Families = BTreeMap<String, BTreeMap<BTreeMap<String, String>, f64>>;
@@ -150,12 +112,10 @@ fn families(series: Vec<Series>) -> Families {
 
 #[test]
 fn families_both_expose_agree_with_node_exporter() {
-    let port = free_port();
-    let _ne = start_node_exporter(port);
+    let (_ne, ne_url) = start_node_exporter();
     let mut hale_args = vec!["--collector.disable-defaults".to_string()];
     hale_args.extend(COLLECTORS.iter().map(|c| format!("--collector.{c}")));
     let hale = Hale::start(&hale_args.iter().map(String::as_str).collect::<Vec<_>>());
-    let ne_url = format!("http://127.0.0.1:{port}/metrics");
 
     let before = families(parse(&get(&ne_url, None).body));
     let ours = families(parse(&get(&hale.url("/metrics"), None).body));

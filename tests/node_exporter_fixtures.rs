@@ -104,44 +104,18 @@ const NODE_EXPORTER_ONLY: &[&str] = &[];
 #[test]
 fn hale_matches_node_exporter_run_on_the_fixture_tree() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-    let port = common::free_port();
     let mut args = vec![
-        format!("--web.listen-address=127.0.0.1:{port}"),
         format!("--path.procfs={dir}/proc"),
         format!("--path.sysfs={dir}/sys"),
         format!("--path.rootfs={dir}/rootfs"),
         format!("--path.udev.data={dir}/udev/data"),
         "--collector.disable-defaults".into(),
-        format!(
-            "--collector.diskstats.device-exclude={}",
-            hale::collector::diskstats::DEFAULT_DISKSTATS_EXCLUDE
-        ),
-        format!(
-            "--collector.netdev.device-exclude={}",
-            hale::collector::netdev::DEFAULT_NETDEV_EXCLUDE
-        ),
-        "--no-collector.netdev.netlink".into(),
     ];
+    args.extend(common::node_exporter_as_hale());
     args.extend(TREE_COLLECTORS.iter().map(|c| format!("--collector.{c}")));
     args.extend(OPTIONS.iter().map(|o| o.to_string()));
-    let child = std::process::Command::new("prometheus-node-exporter")
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("prometheus-node-exporter must be installed (scripts/test.sh installs it)");
-    let _ne = common::KillOnDrop(child);
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let mut theirs = String::new();
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            theirs = get(&url, None).body;
-            if !theirs.is_empty() {
-                break;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let (_ne, url) = common::node_exporter(&args);
+    let theirs = get(&url, None).body;
     let mut hale_args = fixture_args();
     hale_args.push("--collector.disable-defaults".into());
     hale_args.extend(TREE_COLLECTORS.iter().map(|c| format!("--collector.{c}")));

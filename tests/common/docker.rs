@@ -146,15 +146,22 @@ impl Scope {
     /// Starts hale on this scope's containers (only the docker collector and a host one).
     pub fn hale(&self, extra: &str) -> (Hale, tempfile::NamedTempFile) {
         let config = self.config(extra);
-        let arg = format!("--config={}", config.path().display());
-        let hale = Hale::start(&[
-            &arg,
-            "--collector.disable-defaults",
-            "--collector.docker",
-            "--collector.loadavg",
-        ]);
+        let hale = hale_on(config.path(), &[]);
         (hale, config)
     }
+}
+
+/// hale with only the docker collector and a host one, on the config at `config`, plus `flags`.
+pub fn hale_on(config: &std::path::Path, flags: &[&str]) -> Hale {
+    let arg = format!("--config={}", config.display());
+    let mut args = vec![
+        arg.as_str(),
+        "--collector.disable-defaults",
+        "--collector.docker",
+        "--collector.loadavg",
+    ];
+    args.extend(flags);
+    Hale::start(&args)
 }
 
 impl Drop for Scope {

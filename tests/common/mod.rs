@@ -234,6 +234,54 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// node_exporter flags for hale's default filters (filesystem, diskstats and netdev), and its
+/// /proc/net/dev mode, which hale reads: node_exporter then reads what hale reads.
+pub fn node_exporter_as_hale() -> Vec<String> {
+    vec![
+        format!(
+            "--collector.filesystem.mount-points-exclude={}",
+            hale::collector::filesystem::DEFAULT_MOUNT_POINTS_EXCLUDE
+        ),
+        format!(
+            "--collector.filesystem.fs-types-exclude={}",
+            hale::collector::filesystem::DEFAULT_FS_TYPES_EXCLUDE
+        ),
+        format!(
+            "--collector.diskstats.device-exclude={}",
+            hale::collector::diskstats::DEFAULT_DISKSTATS_EXCLUDE
+        ),
+        format!(
+            "--collector.netdev.device-exclude={}",
+            hale::collector::netdev::DEFAULT_NETDEV_EXCLUDE
+        ),
+        "--no-collector.netdev.netlink".to_string(),
+    ]
+}
+
+/// Debian's `prometheus-node-exporter` on a free loopback port with `args`, once it answers
+/// `/metrics`; and that URL. It must be installed (scripts/test.sh installs it): never skipped.
+pub fn node_exporter(args: &[String]) -> (KillOnDrop, String) {
+    let port = free_port();
+    let child = Command::new("prometheus-node-exporter")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus-node-exporter must be installed (scripts/test.sh installs it)");
+    let ne = KillOnDrop(child);
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && get(&url, None).status == 200
+        {
+            return (ne, url);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("node_exporter did not come up on port {port}");
+}
+
 /// A loopback port that was free a moment ago, for servers that cannot report the port they bound.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
