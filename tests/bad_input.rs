@@ -94,17 +94,26 @@ fn serve_refuses_an_unreadable_procfs_path() {
 
 #[test]
 fn serve_refuses_a_bad_regex_flag() {
-    let out = hale(&[
-        "--web.listen-address=127.0.0.1:0",
-        "--collector.filesystem.fs-types-exclude=((",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out)
-            .contains("--collector.filesystem.fs-types-exclude: invalid regular expression"),
-        "{}",
-        stderr(&out)
-    );
+    for flag in [
+        "collector.filesystem.fs-types-exclude",
+        "collector.netstat.fields",
+        "collector.cpu.info.flags-include",
+        "collector.cpu.info.bugs-include",
+        "collector.diskstats.device-include",
+    ] {
+        let out = hale(&["--web.listen-address=127.0.0.1:0", &format!("--{flag}=((")]);
+        assert_eq!(out.status.code(), Some(1), "{flag}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "--{flag}: invalid regular expression: regex parse error"
+            )),
+            "{err}"
+        );
+        // The parser's message once in the log line and once in the exit message, not
+        // repeated by the error chain.
+        assert_eq!(err.matches("unclosed group").count(), 2, "{err}");
+    }
 }
 
 #[test]

@@ -369,12 +369,7 @@ pub const SPEC: crate::collector::Spec = crate::collector::Spec {
         let regex = |flag: &'static str, v: &Option<String>| {
             v.as_deref()
                 .filter(|v| !v.is_empty())
-                .map(|v| {
-                    regex::Regex::new(v).map_err(|source| crate::collector::FlagError::Regex {
-                        flag,
-                        source,
-                    })
-                })
+                .map(|v| crate::collector::regex(flag, v))
                 .transpose()
         };
         let info = InfoOptions {

@@ -174,7 +174,8 @@ pub struct Context<'a> {
 /// A collector flag whose value does not make sense.
 #[derive(Debug, thiserror::Error)]
 pub enum FlagError {
-    #[error("--{flag}: invalid regular expression: {source}")]
+    // The regex error is the source, which the error chain prints once after this.
+    #[error("--{flag}: invalid regular expression")]
     Regex {
         flag: &'static str,
         #[source]

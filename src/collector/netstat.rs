@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use crate::collector::{Collector, Error, FlagError};
+use crate::collector::{Collector, Error};
 use crate::metric::MetricFamily;
 use crate::paths::HostPaths;
 
@@ -127,10 +127,7 @@ pub const SPEC: crate::collector::Spec = crate::collector::Spec {
     build: |c| {
         use clap::FromArgMatches as _;
         let flags = Flags::from_arg_matches(c.matches)?;
-        let fields = Regex::new(&flags.fields).map_err(|source| FlagError::Regex {
-            flag: "collector.netstat.fields",
-            source,
-        })?;
+        let fields = crate::collector::regex("collector.netstat.fields", &flags.fields)?;
         Ok(Arc::new(Netstat {
             paths: c.paths.clone(),
             fields,
