@@ -86,3 +86,30 @@ fn every_config_example_in_the_readme_passes_check_config() {
     }
     assert!(checked >= 5, "only {checked} config blocks were checked");
 }
+
+/// The README's compatibility paragraph names exactly the collectors node_exporter 1.5 enables
+/// by default that hale does not have: it grows shorter as collectors land, never out of date.
+#[test]
+fn the_readme_lists_exactly_the_node_exporter_collectors_hale_lacks() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let list = flat
+        .split_once("stay empty on hale: ")
+        .and_then(|(_, rest)| rest.split_once('.'))
+        .map(|(list, _)| list)
+        .expect("the README's list of node_exporter collectors hale lacks");
+    let mut listed: Vec<&str> = list
+        .split(", ")
+        .flat_map(|c| c.split(" and "))
+        .map(str::trim)
+        .collect();
+    listed.sort_unstable();
+    let ours: Vec<&str> = hale::collector::SPECS.iter().map(|s| s.name).collect();
+    let mut lacking: Vec<&str> = hale::collector::NODE_EXPORTER_DEFAULTS
+        .iter()
+        .copied()
+        .filter(|c| !ours.contains(c))
+        .collect();
+    lacking.sort_unstable();
+    assert_eq!(listed, lacking);
+}

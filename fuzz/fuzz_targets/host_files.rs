@@ -38,6 +38,9 @@ const FILES: &[&str] = &[
     "proc/net/snmp6",
     "proc/net/softnet_stat",
     "sys/class/net/eth0/statistics/rx_nohandler",
+    "proc/cpuinfo",
+    "udev/data/b259:0",
+    "sys/devices/system/cpu/cpu0/thermal_throttle/core_throttle_count",
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
@@ -49,7 +52,14 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let state = STATE.get_or_init(|| {
         let config_path = tree.join("config.yml");
         let config = hale::config::Config::load(&config_path).expect("fixture config");
-        let args = hale_fuzz::args(&["--no-collector.health", "--no-collector.heal"]);
+        let args = hale_fuzz::args(&[
+            "--no-collector.health",
+            "--no-collector.heal",
+            // The optional readers too.
+            "--collector.cpu.info",
+            "--collector.cpu.info.flags-include=.",
+            "--collector.stat.softirq",
+        ]);
         let (cli, matches) = hale::cli::try_parse_from(&args).expect("flags");
         let options = hale::cli::Options::from_cli(&cli, &matches, &config).expect("options");
         let web = std::sync::Arc::new(hale::web::security::Web::open());

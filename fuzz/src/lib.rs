@@ -66,6 +66,7 @@ pub fn args(extra: &[&str]) -> Vec<String> {
         format!("--path.procfs={}", dir.join("proc").display()),
         format!("--path.sysfs={}", dir.join("sys").display()),
         format!("--path.rootfs={}", dir.join("rootfs").display()),
+        format!("--path.udev.data={}", dir.join("udev/data").display()),
         "--no-collector.docker".to_string(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));

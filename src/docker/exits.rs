@@ -57,6 +57,9 @@ struct File {
 pub struct ExitStore {
     path: Option<PathBuf>,
     written: Mutex<Option<BTreeMap<String, Entry>>>,
+    /// Whether a failed write was logged at warn: later ones go to debug, so a hale that
+    /// cannot write (not root, a read-only /var/lib) says so once, not on every resync.
+    warned: std::sync::atomic::AtomicBool,
 }
 
 impl ExitStore {
@@ -65,6 +68,7 @@ impl ExitStore {
         ExitStore {
             path,
             written: Mutex::new(None),
+            warned: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -116,8 +120,12 @@ impl ExitStore {
         }
         match write_atomically(path, &exits) {
             Ok(()) => *written = Some(exits),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e,
-                "docker: cannot record why containers stopped; a restart of hale will forget it"),
+            Err(e) if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) => {
+                tracing::warn!(path = %path.display(), error = %e,
+                    "docker: cannot record why containers stopped; a restart of hale will forget it (repeats are logged at debug)")
+            }
+            Err(e) => tracing::debug!(path = %path.display(), error = %e,
+                "docker: cannot record why containers stopped"),
         }
     }
 }
