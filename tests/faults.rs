@@ -211,14 +211,16 @@ fn a_burst_while_sqlite_is_held_busy_keeps_the_invariants() {
     let db = rusqlite::Connection::open(h.db()).unwrap();
     db.busy_timeout(Duration::from_secs(30)).unwrap();
     let db = Mutex::new(db);
-    // Another writer takes the lock for 1.5 s at posts 40, 100 and 160 (hale waits up to 5 s).
+    // Another writer takes the lock for 3 s at posts 40, 100 and 160 (hale waits up to 5 s):
+    // three times the request timeout, so the other clients' posts meanwhile time out even
+    // on a loaded machine.
     let b = burst(
         &h,
         |n| {
             if n == 40 || n == 100 || n == 160 {
                 let db = db.lock();
                 db.execute_batch("BEGIN IMMEDIATE").unwrap();
-                std::thread::sleep(Duration::from_millis(1500));
+                std::thread::sleep(Duration::from_millis(3000));
                 db.execute_batch("ROLLBACK").unwrap();
             }
         },
