@@ -232,6 +232,8 @@ mod tests {
             outcome: Outcome::Succeeded,
             duration: Some(0.5),
             detail: String::new(),
+            source: Default::default(),
+            peer: String::new(),
         };
         let mut o = Overview {
             rules: 2,

@@ -203,6 +203,13 @@ async fn webhook_answer(
 ) -> Result<Response, ApiError> {
     use crate::heal::engine::Reject;
     use crate::heal::payload::DecodeError;
+    if state.healer.as_ref().is_some_and(|h| !h.webhook_enabled()) {
+        // Fleet mode: no request can act, whatever credentials it carries.
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "the webhook is off (heal.webhook: false): this hale takes its alerts from heal.pull",
+        ));
+    }
     let identity = request.extensions().get::<Identity>().cloned();
     let healer = Arc::clone(authorized(
         state,

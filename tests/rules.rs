@@ -39,6 +39,9 @@ const PROMISED: &[&str] = &[
     "HaleHealingGaveUp",
     "HaleWebhookRejecting",
     "HaleAuditLogFailing",
+    "HalePullFailing",
+    "HalePullPeerDisagrees",
+    "HaleFleetHealingBudgetSpent",
     "Watchdog",
     // host
     "HostCpuBusy",

@@ -385,9 +385,9 @@ impl Processes {
 }
 
 fn merge(into: &mut GroupSample, s: GroupSample) {
-    into.procs += s.procs;
-    into.threads += s.threads;
-    into.open_fds += s.open_fds;
+    into.procs = into.procs.saturating_add(s.procs);
+    into.threads = into.threads.saturating_add(s.threads);
+    into.open_fds = into.open_fds.saturating_add(s.open_fds);
     into.worst_fd_ratio = into.worst_fd_ratio.max(s.worst_fd_ratio);
     into.limit_fds = match (into.limit_fds, s.limit_fds) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -397,9 +397,9 @@ fn merge(into: &mut GroupSample, s: GroupSample) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    into.resident += s.resident;
-    into.virtual_ += s.virtual_;
-    into.swapped += s.swapped;
+    into.resident = into.resident.saturating_add(s.resident);
+    into.virtual_ = into.virtual_.saturating_add(s.virtual_);
+    into.swapped = into.swapped.saturating_add(s.swapped);
     into.cpu.extend(s.cpu);
 }
 

@@ -20,7 +20,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OpenFlags};
 
-use super::decision::{Decision, Filter, Outcome};
+use super::decision::{AlertSource, Decision, Filter, Outcome};
 
 /// A failure of the audit database.
 #[derive(Debug, thiserror::Error)]
@@ -119,8 +119,21 @@ impl Recent {
 /// was versioned; its statements are idempotent, so a log made then (user_version 0) becomes
 /// version 1 unchanged. A later change is a new `M::up` at the end, never an edit of one here.
 fn migrations() -> rusqlite_migration::Migrations<'static> {
-    rusqlite_migration::Migrations::new(vec![rusqlite_migration::M::up(SCHEMA_V1)])
+    rusqlite_migration::Migrations::new(vec![
+        rusqlite_migration::M::up(SCHEMA_V1),
+        rusqlite_migration::M::up(SCHEMA_V2),
+    ])
 }
+
+/// Version 2: where each decision's alert came from (`webhook`, `pull`, `autoheal`) and, for a
+/// pulled one, the Alertmanager peers that reported it. Older rows were the webhook's or
+/// autoheal's, told apart by autoheal's reserved rule name.
+const SCHEMA_V2: &str = "
+ALTER TABLE decisions ADD COLUMN source TEXT NOT NULL DEFAULT 'webhook'
+    CHECK (source IN ('webhook','pull','autoheal'));
+ALTER TABLE decisions ADD COLUMN peer TEXT NOT NULL DEFAULT '';
+UPDATE decisions SET source = 'autoheal' WHERE rule = 'autoheal';
+";
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS decisions (
@@ -399,8 +412,8 @@ impl Tx<'_> {
     pub fn record(&self, d: &Decision) -> Result<i64, AuditError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO decisions (time, rule, alertname, fingerprint, target, action, outcome, duration, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO decisions (time, rule, alertname, fingerprint, target, action, outcome, duration, detail, source, peer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -412,7 +425,9 @@ impl Tx<'_> {
                     d.action,
                     d.outcome.as_str(),
                     d.duration,
-                    d.detail
+                    d.detail,
+                    d.source.as_str(),
+                    d.peer
                 ])
             })
             .map_err(|e| self.err(e))?;
@@ -460,10 +475,12 @@ impl Tx<'_> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT time, rule, alertname, fingerprint, target, action, outcome, duration, detail
+                "SELECT time, rule, alertname, fingerprint, target, action, outcome, duration, detail,
+                        source, peer
                  FROM decisions
                  WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR outcome = ?2)
                    AND (?3 IS NULL OR target = ?3) AND (?4 IS NULL OR rule = ?4)
+                   AND (?6 IS NULL OR source = ?6)
                  ORDER BY id DESC LIMIT ?5",
             )
             .map_err(|e| self.err(e))?;
@@ -474,10 +491,12 @@ impl Tx<'_> {
                     f.outcome.map(Outcome::as_str),
                     f.target,
                     f.rule,
-                    f.limit.unwrap_or(100)
+                    f.limit.unwrap_or(100),
+                    f.source.map(AlertSource::as_str)
                 ],
                 |row| {
                     let outcome: String = row.get(6)?;
+                    let source: String = row.get(9)?;
                     Ok(Decision {
                         time: row.get(0)?,
                         rule: row.get(1)?,
@@ -489,6 +508,8 @@ impl Tx<'_> {
                         outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
                         duration: row.get(7)?,
                         detail: row.get(8)?,
+                        source: AlertSource::parse(&source).unwrap_or_default(),
+                        peer: row.get(10)?,
                     })
                 },
             )
@@ -527,6 +548,8 @@ mod tests {
             outcome,
             duration: None,
             detail: String::new(),
+            source: Default::default(),
+            peer: String::new(),
         }
     }
 
@@ -536,7 +559,8 @@ mod tests {
     }
 
     /// Issue 12.7: a log made before the schema had versions opens, keeps its rows, and is
-    /// version 1 after; one from a newer hale is refused with a clear error.
+    /// the latest version after (old rows get their source: autoheal's by its rule name, the
+    /// rest the webhook's); one from a newer hale is refused with a clear error.
     #[test]
     fn a_log_from_before_versioning_opens_and_one_from_a_newer_hale_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -551,13 +575,27 @@ mod tests {
             )
             .unwrap();
             old.execute(
+                "INSERT INTO decisions (time, rule, alertname, fingerprint, target, action, outcome)
+                 VALUES (2.0, 'autoheal', 'HaleAutoheal', 'g', 't', 'restart', 'executed')",
+                [],
+            )
+            .unwrap();
+            old.execute(
                 "INSERT INTO idempotency (key, time) VALUES ('r|f@1', 1.0)",
                 [],
             )
             .unwrap();
         }
         let a = Audit::open(&path).unwrap();
-        assert_eq!(a.events(&Filter::default()).unwrap().len(), 1);
+        let events = a.events(&Filter::default()).unwrap();
+        let sources: Vec<_> = events.iter().map(|d| (d.rule.as_str(), d.source)).collect();
+        assert_eq!(
+            sources,
+            [
+                ("autoheal", AlertSource::Autoheal),
+                ("r", AlertSource::Webhook)
+            ]
+        );
         assert!(
             !a.with(|tx| tx.claim("r|f@1", 2.0)).unwrap(),
             "its keys are kept"
@@ -566,7 +604,7 @@ mod tests {
             .conn()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 1);
+        assert_eq!(version, 2);
         drop(a);
 
         let newer = dir.path().join("newer.db");

@@ -111,6 +111,14 @@ fn secret(
 }
 
 impl AuthConfig {
+    /// Whether any credential (or `disabled`) is set.
+    pub fn configured(&self) -> bool {
+        self.bearer_token.is_some()
+            || self.bearer_token_file.is_some()
+            || self.basic_auth.is_some()
+            || self.disabled
+    }
+
     /// Reads the secrets. An error names the field or file; no configured credentials without
     /// `disabled: true` is an error too.
     pub fn resolve(&self) -> Result<Credentials, String> {
@@ -154,6 +162,15 @@ impl AuthConfig {
 }
 
 impl Credentials {
+    /// Credentials nothing matches: only web users with the right role get in.
+    pub fn nobody() -> Credentials {
+        Credentials {
+            bearer: None,
+            basic: None,
+            open: false,
+        }
+    }
+
     /// Whether a request with this `Authorization` header value may proceed.
     pub fn allows(&self, authorization: Option<&[u8]>) -> bool {
         if self.open {

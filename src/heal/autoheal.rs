@@ -95,5 +95,9 @@ fn autoheal_alert(k: &crate::docker::Known, since: &str, status: AlertStatus) ->
         ends_at: String::new(),
         generator_url: String::new(),
         fingerprint: format!("autoheal:{}", super::short(&k.docker_id)),
+        origin: super::payload::Origin {
+            source: super::payload::AlertSource::Autoheal,
+            peer: String::new(),
+        },
     }
 }

@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+pub use super::payload::AlertSource;
+
 /// What became of one alert for one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -65,6 +67,10 @@ pub struct Decision {
     pub duration: Option<f64>,
     /// The error, the denial's reason, or the command's (truncated) output.
     pub detail: String,
+    /// How the alert reached hale: `webhook`, `pull` or `autoheal`.
+    pub source: AlertSource,
+    /// For a pulled alert, the Alertmanager peers that reported it (comma-separated).
+    pub peer: String,
 }
 
 /// Filters of [`Audit::events`].
@@ -75,11 +81,12 @@ pub struct Filter {
     pub outcome: Option<Outcome>,
     pub target: Option<String>,
     pub rule: Option<String>,
+    pub source: Option<AlertSource>,
 }
 
 impl Filter {
     /// Parses `GET /heal/events`' query: `limit` (1 to 10000, default 100), `since` (RFC 3339
-    /// or Unix seconds), `result`, `target`, `rule`. Anything else is an error that says so.
+    /// or Unix seconds), `result`, `target`, `rule`, `source`. Anything else is an error that says so.
     pub fn from_query(query: &str) -> Result<Filter, String> {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_str(query).map_err(|e| format!("bad query: {e}"))?;
@@ -115,10 +122,18 @@ impl Filter {
                 }
                 "target" => f.target = Some(v),
                 "rule" => f.rule = Some(v),
+                "source" => {
+                    f.source = Some(AlertSource::parse(&v).ok_or_else(|| {
+                        format!(
+                            "source={v:?}: use one of {}",
+                            AlertSource::ALL.map(AlertSource::as_str).join(", ")
+                        )
+                    })?)
+                }
                 other => {
                     return Err(format!(
-                        "unknown parameter {other:?}: use limit, since, result, target, rule"
-                    ))
+                    "unknown parameter {other:?}: use limit, since, result, target, rule, source"
+                ))
                 }
             }
         }
@@ -158,6 +173,8 @@ impl Decision {
             ("result", v.result),
             ("duration_seconds", duration.as_deref().unwrap_or("")),
             ("detail", v.detail),
+            ("source", v.source),
+            ("peer", v.peer),
         ];
         let mut line = String::new();
         for (key, value) in fields {
@@ -190,6 +207,8 @@ impl Decision {
             result: self.outcome.as_str(),
             duration_seconds: self.duration,
             detail: &self.detail,
+            source: self.source.as_str(),
+            peer: &self.peer,
         }
     }
 }
@@ -206,6 +225,8 @@ struct View<'a> {
     result: &'static str,
     duration_seconds: Option<f64>,
     detail: &'a str,
+    source: &'static str,
+    peer: &'a str,
 }
 
 #[cfg(test)]
@@ -224,6 +245,8 @@ mod tests {
             outcome: Outcome::SkippedCooldown,
             duration: Some(0.25),
             detail: "last acted 10s ago".into(),
+            source: AlertSource::Pull,
+            peer: "http://am1:9093".into(),
         };
         let json = d.to_json();
         assert_eq!(json["result"], "skipped_cooldown");
@@ -233,7 +256,8 @@ mod tests {
             d.to_logfmt(),
             "time=2025-12-01T00:00:00.5Z rule=restart-web alertname=ContainerDown \
              fingerprint=f1 target=\"web 1\" action=restart result=skipped_cooldown \
-             duration_seconds=0.25 detail=\"last acted 10s ago\""
+             duration_seconds=0.25 detail=\"last acted 10s ago\" source=pull \
+             peer=\"http://am1:9093\""
         );
         let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
         for key in keys {

@@ -66,10 +66,11 @@ pub enum StartError {
     },
 }
 
-/// Which rule set a notification is judged by.
+/// Which rule set a notification is judged by: the config's (webhook and pulled alerts), or
+/// autoheal's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    Webhook,
+enum RuleSet {
+    Config,
     Autoheal,
 }
 
@@ -82,6 +83,8 @@ pub struct Healer {
     watcher: Option<Arc<Watcher>>,
     queue: Arc<Queue>,
     metrics: Arc<Metrics>,
+    /// Fleet mode's poller, when `heal.pull` is set.
+    puller: Option<Arc<super::pull::Puller>>,
 }
 
 /// The world as the live healer sees it: Docker's snapshot and the in-flight actions.
@@ -187,6 +190,14 @@ impl Healer {
             actions,
             Arc::clone(&metrics),
         ));
+        let puller = match config.pull.clone() {
+            None => None,
+            Some(pull) => Some(super::pull::Puller::new(pull).ok_or_else(|| {
+                StartError::Config(
+                    "heal.pull was not validated: load the config with Config::load".into(),
+                )
+            })?),
+        };
         let healer = Arc::new(Healer {
             autoheal_rules,
             audit,
@@ -194,9 +205,13 @@ impl Healer {
             watcher,
             queue,
             metrics,
+            puller,
             config,
         });
         let mut tasks: Vec<crate::task::Task> = vec![Box::pin(Arc::clone(&healer).prune_loop())];
+        if let Some(puller) = healer.puller.clone() {
+            tasks.push(Box::pin(super::pull::run(Arc::clone(&healer), puller)));
+        }
         if healer.config.autoheal.enabled {
             match healer.watcher.clone() {
                 Some(watcher) => tasks.push(Box::pin(super::autoheal::run(
@@ -226,7 +241,7 @@ impl Healer {
     /// Decodes and decides a webhook body; the decisions are on disk when this returns `Ok`.
     pub async fn receive(self: &Arc<Self>, body: &[u8]) -> Result<Vec<Planned>, Reject> {
         let n = Notification::decode(body)?;
-        self.submit(n, Source::Webhook).await
+        self.submit(n, RuleSet::Config).await
     }
 
     /// Decides a notification and queues its executions. The work runs in a task of its own,
@@ -235,10 +250,10 @@ impl Healer {
     async fn submit(
         self: &Arc<Self>,
         n: Notification,
-        source: Source,
+        set: RuleSet,
     ) -> Result<Vec<Planned>, Reject> {
         let me = Arc::clone(self);
-        let result = tokio::spawn(async move { me.decide_and_enqueue(n, source).await })
+        let result = tokio::spawn(async move { me.decide_and_enqueue(n, set).await })
             .await
             .unwrap_or_else(|e| Err(Reject::Internal(format!("the decision task failed: {e}"))));
         if let Err(Reject::Audit(e)) = &result {
@@ -248,20 +263,36 @@ impl Healer {
         result
     }
 
+    /// Whether `POST /webhook/alertmanager` takes alerts (`heal.webhook`).
+    pub fn webhook_enabled(&self) -> bool {
+        self.config.webhook
+    }
+
+    /// Decides alerts pulled from Alertmanager, by the config's rules, as a webhook's are.
+    pub(super) async fn pulled(self: &Arc<Self>, n: Notification) -> Result<Vec<Planned>, Reject> {
+        self.submit(n, RuleSet::Config).await
+    }
+
+    /// Cancels the waiting retries of the alert with this fingerprint: fleet mode saw it end.
+    /// Nothing is recorded for it unless a retry was waiting (that retry records `cancelled`).
+    pub(super) fn cancel_retries(&self, fingerprint: &str) {
+        self.queue.pending().cancel(fingerprint);
+    }
+
     /// Decides autoheal's synthetic alerts by its own rule.
     pub(super) async fn autoheal(
         self: &Arc<Self>,
         n: Notification,
     ) -> Result<Vec<Planned>, Reject> {
-        self.submit(n, Source::Autoheal).await
+        self.submit(n, RuleSet::Autoheal).await
     }
 
     async fn decide_and_enqueue(
         self: Arc<Self>,
         n: Notification,
-        source: Source,
+        set: RuleSet,
     ) -> Result<Vec<Planned>, Reject> {
-        let rules = self.rules(source);
+        let rules = self.rules(set);
         let needs_docker = rules
             .iter()
             .any(|r| r.action.on_container() && n.alerts.iter().any(|a| r.matches(a)));
@@ -281,7 +312,7 @@ impl Healer {
         let n = Arc::new(n);
         let decided = Arc::clone(&n);
         let (plans, mut slots) = tokio::task::spawn_blocking(move || {
-            me.decide_and_record(&decided, source, snapshot.as_deref())
+            me.decide_and_record(&decided, set, snapshot.as_deref())
         })
         .await
         .map_err(|e| Reject::Internal(format!("the decision task failed: {e}")))??;
@@ -311,10 +342,10 @@ impl Healer {
         (self.config.queue_size / rules.max(1)).max(1)
     }
 
-    fn rules(&self, source: Source) -> &[Rule] {
-        match source {
-            Source::Webhook => &self.config.rules,
-            Source::Autoheal => &self.autoheal_rules,
+    fn rules(&self, set: RuleSet) -> &[Rule] {
+        match set {
+            RuleSet::Config => &self.config.rules,
+            RuleSet::Autoheal => &self.autoheal_rules,
         }
     }
 
@@ -323,7 +354,7 @@ impl Healer {
     fn decide_and_record(
         &self,
         n: &Notification,
-        source: Source,
+        set: RuleSet,
         snapshot: Option<&Snapshot>,
     ) -> Result<(Vec<Planned>, Vec<OwnedSemaphorePermit>), Reject> {
         let time = super::now();
@@ -342,9 +373,7 @@ impl Healer {
                 snapshot,
                 pending: &pending,
             };
-            let plans = self
-                .config
-                .decide(self.rules(source), n, time, tx, &world)?;
+            let plans = self.config.decide(self.rules(set), n, time, tx, &world)?;
             let executions = plans
                 .iter()
                 .filter(|p| p.outcome == Outcome::Executed)
@@ -356,7 +385,7 @@ impl Healer {
             // After the queue itself: a rule alone has the whole queue, so only a full
             // queue refuses it; with several rules, one may not take more than its share.
             let share = self.share();
-            for rule in self.rules(source) {
+            for rule in self.rules(set) {
                 let new = plans
                     .iter()
                     .filter(|p| p.outcome == Outcome::Executed && p.rule == rule.name)
@@ -462,6 +491,9 @@ impl Healer {
         let since = super::now() - self.config.budget.window.as_secs_f64();
         let given_up = self.audit.given_up(since)?;
         self.metrics.families(out);
+        if let Some(p) = &self.puller {
+            p.families(out);
+        }
         out.push(
             MetricFamily::gauge(
                 "hale_heal_queue_depth",

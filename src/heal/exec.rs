@@ -232,6 +232,7 @@ mod tests {
             ends_at: String::new(),
             generator_url: String::new(),
             fingerprint: "abc".into(),
+            origin: Default::default(),
         }
     }
 

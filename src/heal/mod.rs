@@ -10,7 +10,8 @@
 //! records decisions and hands executions to the [`queue`] (bounded, retries with backoff,
 //! cancellation, one action per target), which runs them through an [`action::Action`] (Docker's,
 //! or [`exec`]'s command); [`autoheal`] turns unhealthy labelled containers into alerts;
-//! [`metrics`] are the healer's own counters.
+//! [`metrics`] are the healer's own counters; [`pull`] is fleet mode, the other source of
+//! alerts: this host's, pulled from an Alertmanager cluster.
 
 pub mod action;
 pub mod audit;
@@ -22,6 +23,7 @@ pub mod exec;
 pub mod metrics;
 pub mod payload;
 pub mod policy;
+pub mod pull;
 pub mod queue;
 pub mod rules;
 

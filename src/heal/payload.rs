@@ -34,6 +34,50 @@ pub struct Alert {
     #[serde(default, rename = "generatorURL")]
     pub generator_url: String,
     pub fingerprint: String,
+    /// Where hale got the alert: never part of a payload.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Where an alert came from, as its decisions record it (`source` and `peer` in
+/// `/heal/events`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub source: AlertSource,
+    /// For a pulled alert: the Alertmanager peers that reported it, comma-separated.
+    pub peer: String,
+}
+
+/// How an alert reached hale.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AlertSource {
+    /// Posted to `/webhook/alertmanager`.
+    #[default]
+    Webhook,
+    /// Pulled from Alertmanager's API (`heal.pull`).
+    Pull,
+    /// An unhealthy container labelled for autoheal.
+    Autoheal,
+}
+
+impl AlertSource {
+    pub const ALL: [AlertSource; 3] = [
+        AlertSource::Webhook,
+        AlertSource::Pull,
+        AlertSource::Autoheal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSource::Webhook => "webhook",
+            AlertSource::Pull => "pull",
+            AlertSource::Autoheal => "autoheal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertSource> {
+        AlertSource::ALL.into_iter().find(|a| a.as_str() == s)
+    }
 }
 
 impl Alert {
@@ -80,7 +124,7 @@ pub struct Notification {
 /// A JSON object of strings in which no key appears twice. JSON parsers disagree on which of two
 /// equal keys wins, so for a daemon that acts on labels an ambiguous label set is refused (422)
 /// rather than read one way here and another way by whoever wrote it.
-fn unique_map<'de, D: serde::Deserializer<'de>>(
+pub(super) fn unique_map<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
     struct Unique;

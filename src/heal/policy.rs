@@ -113,6 +113,12 @@ pub struct HealConfig {
     pub audit: AuditConfig,
     pub autoheal: AutohealConfig,
     pub rules: Vec<Rule>,
+    /// Accept alerts on `POST /webhook/alertmanager`. With `false` (fleet mode, alerts from
+    /// `pull`) hale answers no request that can act, and `auth` is needed only to guard
+    /// `/heal/events`.
+    pub webhook: bool,
+    /// Pull this host's alerts from an Alertmanager cluster.
+    pub pull: Option<super::pull::PullConfig>,
     /// `auth` with its secret files read: filled once by [`HealConfig::validate`], so serve
     /// and `check-config` read the same secrets, and read them once.
     #[serde(skip)]
@@ -139,6 +145,8 @@ impl Default for HealConfig {
             audit: AuditConfig::default(),
             autoheal: AutohealConfig::default(),
             rules: Vec::new(),
+            webhook: true,
+            pull: None,
             credentials: None,
         }
     }
@@ -168,8 +176,28 @@ impl HealConfig {
         if self.backoff.initial > self.backoff.max {
             return Err("heal.backoff: initial is longer than max".into());
         }
+        if let Some(pull) = &mut self.pull {
+            if self.rules.is_empty() {
+                return Err(
+                    "heal.pull: pulled alerts act only through heal.rules; add rules".into(),
+                );
+            }
+            pull.validate()?;
+        }
+        if !self.webhook && self.pull.is_none() && !self.rules.is_empty() {
+            return Err(
+                "heal.webhook is false and heal.pull is not set: no alert can reach heal.rules"
+                    .into(),
+            );
+        }
         if self.enabled() {
-            self.credentials = Some(self.auth.resolve()?);
+            self.credentials = Some(if self.webhook || self.auth.configured() {
+                self.auth.resolve()?
+            } else {
+                // No webhook: nothing to authenticate but readers of /heal/events, who then
+                // need a web user with the events role.
+                super::auth::Credentials::nobody()
+            });
         }
         Ok(())
     }
@@ -237,6 +265,8 @@ pub struct Planned {
     /// For a container action: the ID of the container that passed the allow-list, which is
     /// the one acted on (none in a simulation, which does not ask Docker).
     pub container_id: Option<String>,
+    /// Where the alert came from.
+    pub origin: super::payload::Origin,
 }
 
 impl Planned {
@@ -253,6 +283,8 @@ impl Planned {
             outcome: self.outcome,
             duration: None,
             detail: self.detail.clone(),
+            source: self.origin.source,
+            peer: self.origin.peer.clone(),
         }
     }
 }
@@ -304,6 +336,7 @@ impl HealConfig {
             alert: 0,
             container_id: None,
             time: now,
+            origin: alert.origin.clone(),
         };
         let target = match rule.judge(alert, |name| world.container(name)) {
             Verdict::NoMatch => return Ok(None),
@@ -502,6 +535,8 @@ rules:
                     outcome,
                     duration: Some(1.0),
                     detail: String::new(),
+                    source: Default::default(),
+                    peer: String::new(),
                 })
                 .unwrap();
         };

@@ -178,6 +178,8 @@ impl Queue {
             outcome,
             duration,
             detail,
+            source: work.alert.origin.source,
+            peer: work.alert.origin.peer.clone(),
         };
         self.metrics
             .decided(&decision.rule, work.rule.action.as_str(), outcome);
@@ -430,6 +432,7 @@ mod tests {
                 ends_at: String::new(),
                 generator_url: String::new(),
                 fingerprint: fingerprint.into(),
+                origin: Default::default(),
             },
             target: target.into(),
             container_id: Some(format!("id-{target}")),
@@ -449,6 +452,8 @@ mod tests {
                 outcome: Outcome::Executed,
                 duration: None,
                 detail: String::new(),
+                source: Default::default(),
+                peer: String::new(),
             };
             self.audit.record(&executed).unwrap();
             self.queue

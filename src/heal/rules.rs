@@ -373,6 +373,7 @@ mod tests {
             ends_at: String::new(),
             generator_url: String::new(),
             fingerprint: "f".into(),
+            origin: Default::default(),
         }
     }
 

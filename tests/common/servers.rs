@@ -44,10 +44,20 @@ impl Server {
         config: &str,
         extra: &[&str],
     ) -> Server {
+        Server::start_on(free_port(), program, file_name, storage_flag, config, extra)
+    }
+
+    fn start_on(
+        port: u16,
+        program: &str,
+        file_name: &str,
+        storage_flag: &str,
+        config: &str,
+        extra: &[&str],
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join(file_name);
         std::fs::write(&file, config).unwrap();
-        let port = free_port();
         let child = Command::new(program)
             .arg(format!("--config.file={}", file.display()))
             .arg(format!(
@@ -167,8 +177,84 @@ impl Alertmanager {
         }
     }
 
+    /// Starts one peer of a cluster over loopback gossip: web on `port`, gossip on `gossip`,
+    /// joining the peers whose gossip ports are `peers`. Waits until it is ready, not settled.
+    pub fn start_peer(config: &str, port: u16, gossip: u16, peers: &[u16]) -> Alertmanager {
+        let listen = format!("--cluster.listen-address=127.0.0.1:{gossip}");
+        let mut extra = vec![listen, "--cluster.settle-timeout=2s".to_string()];
+        extra.extend(
+            peers
+                .iter()
+                .map(|p| format!("--cluster.peer=127.0.0.1:{p}")),
+        );
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let server = Server::start_on(
+            port,
+            "prometheus-alertmanager",
+            "alertmanager.yml",
+            "storage.path",
+            config,
+            &extra,
+        );
+        Alertmanager { port, server }
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `GET /api/v2/alerts` (active and muted).
+    pub fn alerts(&self) -> Vec<Value> {
+        let r = get(&format!("{}/api/v2/alerts", self.url()), None);
+        serde_json::from_str(&r.body).unwrap_or_default()
+    }
+
+    /// `GET /api/v2/silences`' active ones.
+    pub fn silences(&self) -> Vec<Value> {
+        let r = get(&format!("{}/api/v2/silences", self.url()), None);
+        let all: Vec<Value> = serde_json::from_str(&r.body).unwrap_or_default();
+        all.into_iter()
+            .filter(|s| s["status"]["state"] == "active")
+            .collect()
+    }
+
+    /// Creates a silence of `matchers` ((name, value, is_regex)) for an hour; returns its ID.
+    pub fn silence(&self, matchers: &[(&str, &str, bool)]) -> String {
+        let now = time::OffsetDateTime::now_utc();
+        let rfc3339 = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        let body = serde_json::json!({
+            "matchers": matchers.iter().map(|(n, v, re)| serde_json::json!({
+                "name": n, "value": v, "isRegex": re, "isEqual": true
+            })).collect::<Vec<_>>(),
+            "startsAt": rfc3339(now - time::Duration::seconds(1)),
+            "endsAt": rfc3339(now + time::Duration::hours(1)),
+            "createdBy": "hale tests",
+            "comment": "the kill switch",
+        });
+        let r = super::post_with(
+            &format!("{}/api/v2/silences", self.url()),
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "silence: {}", r.body);
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        v["silenceID"].as_str().unwrap().to_string()
+    }
+
+    /// Expires a silence (`DELETE /api/v2/silence/{id}`).
+    pub fn expire(&self, id: &str) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let r = agent
+            .delete(&format!("{}/api/v2/silence/{id}", self.url()))
+            .call()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "expire {id}");
     }
 
     /// Replaces the config and has Alertmanager reload it (`POST /-/reload`).

@@ -1,0 +1,301 @@
+//! Fleet mode end to end, with the real servers: two Debian `prometheus-alertmanager`s
+//! clustered over loopback gossip, running the shipped `deploy/fleet/alertmanager.yml`; a real
+//! Prometheus (1 s scrapes and evaluations, the shipped `rules/containers.yml`) sending to both
+//! and scraping three hales through file-based service discovery, each target labelled with
+//! its `hale_host`; three hales standing for three hosts, each pulling its own host's alerts
+//! (`heal.pull`) with the webhook off, each over its own containers on the real Docker engine.
+//!
+//! Unhealthy containers on two hosts are restarted once each, by their own host's hale only,
+//! though both peers report them; a silence on `heal=~".+"` (the kill switch) made on one peer
+//! stops the third host's hale until it expires; with one peer killed, healing goes on through
+//! the other; the webhook answers 404 whatever credentials it is sent.
+
+mod common;
+
+use std::time::Duration;
+
+use common::docker::{start_connected, Scope};
+use common::servers::{poll, Alertmanager, Prometheus};
+use common::{free_port, get_with, post_with, temp_file, Hale};
+use serde_json::Value;
+
+const TOKEN: &str = "fleet-t0ken";
+const STEP: Duration = Duration::from_secs(240);
+
+struct Host {
+    name: &'static str,
+    scope: Scope,
+    hale: Hale,
+    _config: tempfile::NamedTempFile,
+}
+
+impl Host {
+    fn web(&self) -> String {
+        self.scope.name("web")
+    }
+
+    fn events(&self, query: &str) -> Vec<Value> {
+        let r = get_with(
+            &self.hale.url(&format!("/heal/events?{query}")),
+            &[("Authorization", &format!("Bearer {TOKEN}"))],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        v["events"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn count(&self, result: &str) -> usize {
+        self.events(&format!("result={result}")).len()
+    }
+
+    fn wait_count(&self, result: &str, n: usize) -> Vec<Value> {
+        poll(&format!("{} with {n} {result}", self.name), STEP, || {
+            let e = self.events(&format!("result={result}"));
+            if e.len() >= n {
+                Ok(e)
+            } else {
+                Err(format!("{:?}", self.events("")))
+            }
+        })
+    }
+
+    fn started_at(&self) -> String {
+        self.scope.inspect(&self.web(), "{{.State.StartedAt}}")
+    }
+
+    fn sicken(&self) {
+        self.scope
+            .docker(&["exec", &self.web(), "touch", "/run/sick"]);
+    }
+
+    fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let r = common::get(&self.hale.url("/metrics"), None);
+        common::value(&common::parse(&r.body), name, labels)
+    }
+}
+
+fn start_host(name: &'static str, dir: &std::path::Path, peers: &[&Alertmanager]) -> Host {
+    let scope = Scope::new(&format!("fleet-{name}"));
+    // Healthy while /run/sick is absent; /run is a tmpfs, so a restart makes it healthy again.
+    scope.run(
+        "web",
+        &[
+            "--tmpfs",
+            "/run",
+            "--health-cmd",
+            "test ! -e /run/sick",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+            "--stop-timeout",
+            "1",
+        ],
+        &["sleep", "100000"],
+    );
+    let urls: Vec<String> = peers.iter().map(|p| p.url()).collect();
+    let config = temp_file(&format!(
+        "{selection}  state_file: null
+heal:
+  webhook: false
+  cooldown: 0s
+  auth: {{bearer_token: {TOKEN}}}
+  audit: {{path: {db}}}
+  pull:
+    alertmanagers: {urls:?}
+    host: {name}
+    receiver: hale
+    interval: 1s
+    timeout: 2s
+  rules:
+    - name: restart-unhealthy
+      match: {{alertname: ContainerUnhealthy}}
+      target_label: name
+      action: restart
+      allow: {{names: ['{prefix}*']}}
+",
+        selection = scope.selection(),
+        db = dir.join(format!("{name}.db")).display(),
+        prefix = scope.name(""),
+    ));
+    let hale = start_connected(&[
+        &format!("--config={}", config.path().display()),
+        "--collector.disable-defaults",
+        "--collector.docker",
+        "--collector.heal",
+    ]);
+    Host {
+        name,
+        scope,
+        hale,
+        _config: config,
+    }
+}
+
+#[test]
+fn three_hosts_pull_their_own_alerts_from_a_clustered_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string("deploy/fleet/alertmanager.yml").unwrap();
+    let (web1, web2, gossip1, gossip2) = (free_port(), free_port(), free_port(), free_port());
+    let am1 = Alertmanager::start_peer(&shipped, web1, gossip1, &[gossip2]);
+    let am2 = Alertmanager::start_peer(&shipped, web2, gossip2, &[gossip1]);
+    let hosts: Vec<Host> = ["h1", "h2", "h3"]
+        .into_iter()
+        .map(|h| start_host(h, dir.path(), &[&am1, &am2]))
+        .collect();
+    let [h1, h2, h3] = &hosts[..] else {
+        unreachable!()
+    };
+
+    let targets = dir.path().join("targets.json");
+    let groups: Vec<Value> = hosts
+        .iter()
+        .map(|h| serde_json::json!({"targets": [h.hale.address.to_string()], "labels": {"hale_host": h.name}}))
+        .collect();
+    std::fs::write(&targets, serde_json::to_string(&groups).unwrap()).unwrap();
+    let rules = std::fs::canonicalize("rules/containers.yml").unwrap();
+    let prometheus = Prometheus::start(&format!(
+        "global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files: ['{rules}']
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['127.0.0.1:{web1}', '127.0.0.1:{web2}']
+scrape_configs:
+  - job_name: hale
+    file_sd_configs:
+      - files: ['{targets}']
+        refresh_interval: 1s
+",
+        rules = rules.display(),
+        targets = targets.display(),
+    ));
+    for h in &hosts {
+        prometheus.wait_for(
+            "each host's container healthy in Prometheus",
+            &format!(
+                r#"hale_container_health_status{{job="hale",hale_host="{}",name="{}",status="healthy"}} == 1"#,
+                h.name,
+                h.web()
+            ),
+        );
+    }
+
+    // The webhook is off: 404 with valid credentials, and nothing recorded.
+    let r = post_with(
+        &h1.hale.url("/webhook/alertmanager"),
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        common::heal::unhealthy("f1", "2026-12-01T00:00:00Z", &h1.web()).as_bytes(),
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(h1.events("").is_empty());
+
+    // --- Two hosts' containers unhealthy: each restarted once, by its own hale.
+    let before = [h1.started_at(), h2.started_at()];
+    h1.sicken();
+    h2.sicken();
+    let mut decided = Vec::new();
+    for h in [h1, h2] {
+        let succeeded = h.wait_count("succeeded", 1);
+        assert_eq!(succeeded[0]["target"], h.web());
+        assert_eq!(succeeded[0]["source"], "pull");
+        decided.push(succeeded[0]["peer"].as_str().unwrap_or("").to_string());
+    }
+    assert_ne!(h1.started_at(), before[0], "h1's container restarted");
+    assert_ne!(h2.started_at(), before[1], "h2's container restarted");
+    // Both peers reported them (the decisions name the peers), and they acted once.
+    for peer in &decided {
+        assert!(
+            peer.contains(&am1.url()) && peer.contains(&am2.url()),
+            "{peer}"
+        );
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    for h in [h1, h2] {
+        let executed = h.events("result=executed");
+        assert_eq!(executed.len(), 1, "{}: acted once: {executed:?}", h.name);
+        assert!(
+            h.events("").iter().all(|e| e["target"] == h.web()),
+            "only its own"
+        );
+    }
+    assert!(h3.events("").is_empty(), "h3 had nothing to do");
+
+    // --- The kill switch: one silence, made on one peer, stops every hale.
+    let silence = am2.silence(&[("heal", ".+", true)]);
+    poll("the silence gossiped to the other peer", STEP, || {
+        if am1.silences().iter().any(|s| s["id"] == silence.as_str()) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", am1.silences()))
+        }
+    });
+    let before = h3.started_at();
+    h3.sicken();
+    poll("h3's alert firing and muted", STEP, || {
+        match h3.metric("hale_heal_pull_alerts", &[("state", "muted")]) {
+            Some(v) if v >= 1.0 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let muted_alert = am1
+        .alerts()
+        .into_iter()
+        .find(|a| a["labels"]["hale_host"] == "h3")
+        .expect("am1 holds h3's alert");
+    assert_eq!(muted_alert["status"]["state"], "suppressed");
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        h3.events("").is_empty(),
+        "nothing decided under the kill switch"
+    );
+    assert_eq!(h3.started_at(), before);
+
+    // Lifting it lets h3's hale act, once.
+    am1.expire(&silence);
+    let succeeded = h3.wait_count("succeeded", 1);
+    assert_eq!(succeeded[0]["target"], h3.web());
+    // hale keys alerts by the fingerprint it computes from the labels: Alertmanager's.
+    assert_eq!(succeeded[0]["fingerprint"], muted_alert["fingerprint"]);
+    assert_ne!(h3.started_at(), before);
+
+    // --- One peer killed mid-run: healing goes on through the other.
+    poll("h1's first alert resolved on am2", STEP, || {
+        let open = am2
+            .alerts()
+            .into_iter()
+            .filter(|a| a["labels"]["hale_host"] == "h1")
+            .count();
+        if open == 0 {
+            Ok(())
+        } else {
+            Err(format!("{open} open"))
+        }
+    });
+    drop(am1);
+    let before = h1.started_at();
+    h1.sicken();
+    let succeeded = h1.wait_count("succeeded", 2);
+    assert_eq!(
+        succeeded[0]["peer"],
+        am2.url(),
+        "decided on am2's word alone"
+    );
+    assert_ne!(h1.started_at(), before);
+    assert_eq!(h1.count("executed"), 2, "one action per firing");
+    let refused = h1
+        .metric(
+            "hale_heal_pull_errors_total",
+            &[
+                ("peer", &format!("http://127.0.0.1:{web1}")),
+                ("reason", "connect"),
+            ],
+        )
+        .unwrap_or(0.0);
+    assert!(refused >= 1.0, "the dead peer's polls count as errors");
+    assert_eq!(h2.count("executed"), 1);
+    assert_eq!(h3.count("executed"), 1);
+}
