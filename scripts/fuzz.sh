@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 seconds="${1:-20}"
 shift || true
-all=(webhook_payload config web_config events_query http_request host_files cgroup_files)
+all=(webhook_payload config web_config events_query http_request host_files cgroup_files pull_answers)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

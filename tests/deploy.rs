@@ -324,3 +324,106 @@ fn the_dockerfile_builds_an_image_that_serves_this_host() {
     );
     let _ = common::docker::try_docker(None, &["rmi", "-f", &tag]);
 }
+
+/// The fleet kit (`deploy/fleet/`) parses with the real tools and fits together: heal alerts
+/// route to the receiver hale's `heal.pull.receiver` selects, the fleet budget inhibits them,
+/// Prometheus loads the rules and finds the targets by file, and hale accepts its config.
+#[test]
+fn the_fleet_kit_fits_together() {
+    let out = run("amtool", &["check-config", "deploy/fleet/alertmanager.yml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(
+        "amtool",
+        &[
+            "config",
+            "routes",
+            "test",
+            "--config.file=deploy/fleet/alertmanager.yml",
+            "alertname=ContainerUnhealthy",
+            "heal=restart",
+            "hale_host=web-1",
+            "severity=warning",
+        ],
+    );
+    let routes = text(&out);
+    assert!(
+        routes.contains("hale") && routes.contains("team"),
+        "{routes}"
+    );
+    let am: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string("deploy/fleet/alertmanager.yml").unwrap())
+            .unwrap();
+    let inhibit = am["inhibit_rules"].as_array().unwrap();
+    assert!(
+        inhibit.iter().any(|r| {
+            r["source_matchers"][0] == "alertname=\"HaleFleetHealingBudgetSpent\""
+                && r["target_matchers"][0] == "heal=~\".+\""
+        }),
+        "the fleet budget inhibits heal alerts: {inhibit:?}"
+    );
+    let rules = std::fs::read_to_string("rules/hale.yml").unwrap();
+    assert!(rules.contains("alert: HaleFleetHealingBudgetSpent"));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        "deploy/fleet/prometheus.yml",
+        dir.path().join("prometheus.yml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize("rules").unwrap(),
+        dir.path().join("rules"),
+    )
+    .unwrap();
+    let out = run(
+        "promtool",
+        &[
+            "check",
+            "config",
+            dir.path().join("prometheus.yml").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let prometheus = std::fs::read_to_string("deploy/fleet/prometheus.yml").unwrap();
+    assert!(prometheus.contains("file_sd_configs"));
+    let targets: Value = serde_json::from_str(
+        &std::fs::read_to_string("deploy/fleet/hale-targets.example.json").unwrap(),
+    )
+    .unwrap();
+    for group in targets.as_array().unwrap() {
+        assert!(group["labels"]["hale_host"].is_string(), "{group}");
+    }
+
+    let hale: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string("deploy/fleet/hale.yml").unwrap()).unwrap();
+    assert_eq!(hale["heal"]["webhook"], false);
+    assert_eq!(hale["heal"]["pull"]["receiver"], "hale");
+    let out = Command::new(env!("CARGO_BIN_EXE_hale"))
+        .args(["check-config", "deploy/fleet/hale.yml"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    for file in [
+        "deploy/fleet/docker-compose.yml",
+        "deploy/fleet/hale-compose.yml",
+    ] {
+        let out = run("docker-compose", &["-f", file, "config"]);
+        assert!(out.status.success(), "{file}: {}", text(&out));
+    }
+    let out = run(
+        "docker-compose",
+        &["-f", "deploy/fleet/docker-compose.yml", "config"],
+    );
+    let compose: Value = serde_saphyr::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    for (me, other) in [
+        ("alertmanager-1", "alertmanager-2"),
+        ("alertmanager-2", "alertmanager-1"),
+    ] {
+        let command = serde_json::to_string(&compose["services"][me]["command"]).unwrap();
+        assert!(
+            command.contains(&format!("--cluster.peer={other}:9094")),
+            "{me}: {command}"
+        );
+    }
+}

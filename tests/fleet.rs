@@ -74,7 +74,12 @@ impl Host {
     }
 }
 
-fn start_host(name: &'static str, dir: &std::path::Path, peers: &[&Alertmanager]) -> Host {
+fn start_host(
+    name: &'static str,
+    dir: &std::path::Path,
+    peers: &[&Alertmanager],
+    dry_run: bool,
+) -> Host {
     let scope = Scope::new(&format!("fleet-{name}"));
     // Healthy while /run/sick is absent; /run is a tmpfs, so a restart makes it healthy again.
     scope.run(
@@ -98,6 +103,7 @@ fn start_host(name: &'static str, dir: &std::path::Path, peers: &[&Alertmanager]
         "{selection}  state_file: null
 heal:
   webhook: false
+  dry_run: {dry_run}
   cooldown: 0s
   auth: {{bearer_token: {TOKEN}}}
   audit: {{path: {db}}}
@@ -132,30 +138,29 @@ heal:
     }
 }
 
-#[test]
-fn three_hosts_pull_their_own_alerts_from_a_clustered_pair() {
-    let dir = tempfile::tempdir().unwrap();
-    let shipped = std::fs::read_to_string("deploy/fleet/alertmanager.yml").unwrap();
-    let (web1, web2, gossip1, gossip2) = (free_port(), free_port(), free_port(), free_port());
-    let am1 = Alertmanager::start_peer(&shipped, web1, gossip1, &[gossip2]);
-    let am2 = Alertmanager::start_peer(&shipped, web2, gossip2, &[gossip1]);
-    let hosts: Vec<Host> = ["h1", "h2", "h3"]
-        .into_iter()
-        .map(|h| start_host(h, dir.path(), &[&am1, &am2]))
-        .collect();
-    let [h1, h2, h3] = &hosts[..] else {
-        unreachable!()
-    };
-
-    let targets = dir.path().join("targets.json");
+/// Prometheus (the shipped container rules) scraping `hosts` by file-based discovery, each
+/// target labelled with its `hale_host`, sending to the Alertmanagers on `alertmanagers`; it is
+/// returned once every host's container is healthy in it.
+fn prometheus_for(
+    dir: &std::path::Path,
+    hosts: &[Host],
+    alertmanagers: &[u16],
+    extra: &[&str],
+) -> Prometheus {
+    let targets = dir.join("targets.json");
     let groups: Vec<Value> = hosts
         .iter()
         .map(|h| serde_json::json!({"targets": [h.hale.address.to_string()], "labels": {"hale_host": h.name}}))
         .collect();
     std::fs::write(&targets, serde_json::to_string(&groups).unwrap()).unwrap();
     let rules = std::fs::canonicalize("rules/containers.yml").unwrap();
-    let prometheus = Prometheus::start(&format!(
-        "global:
+    let ams: Vec<String> = alertmanagers
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let prometheus = Prometheus::start_with(
+        &format!(
+            "global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
@@ -163,17 +168,19 @@ rule_files: ['{rules}']
 alerting:
   alertmanagers:
     - static_configs:
-        - targets: ['127.0.0.1:{web1}', '127.0.0.1:{web2}']
+        - targets: {ams:?}
 scrape_configs:
   - job_name: hale
     file_sd_configs:
       - files: ['{targets}']
         refresh_interval: 1s
 ",
-        rules = rules.display(),
-        targets = targets.display(),
-    ));
-    for h in &hosts {
+            rules = rules.display(),
+            targets = targets.display(),
+        ),
+        extra,
+    );
+    for h in hosts {
         prometheus.wait_for(
             "each host's container healthy in Prometheus",
             &format!(
@@ -183,6 +190,25 @@ scrape_configs:
             ),
         );
     }
+    prometheus
+}
+
+#[test]
+fn three_hosts_pull_their_own_alerts_from_a_clustered_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string("deploy/fleet/alertmanager.yml").unwrap();
+    let (web1, web2, gossip1, gossip2) = (free_port(), free_port(), free_port(), free_port());
+    let am1 = Alertmanager::start_peer(&shipped, web1, gossip1, &[gossip2]);
+    let am2 = Alertmanager::start_peer(&shipped, web2, gossip2, &[gossip1]);
+    let hosts: Vec<Host> = ["h1", "h2", "h3"]
+        .into_iter()
+        .map(|h| start_host(h, dir.path(), &[&am1, &am2], false))
+        .collect();
+    let [h1, h2, h3] = &hosts[..] else {
+        unreachable!()
+    };
+
+    let _prometheus = prometheus_for(dir.path(), &hosts, &[web1, web2], &[]);
 
     // The webhook is off: 404 with valid credentials, and nothing recorded.
     let r = post_with(
@@ -298,4 +324,259 @@ scrape_configs:
     assert!(refused >= 1.0, "the dead peer's polls count as errors");
     assert_eq!(h2.count("executed"), 1);
     assert_eq!(h3.count("executed"), 1);
+}
+
+/// Peers that restart empty, settle, and get the alert again from Prometheus (which resends
+/// every second here) cause no second decision: the alert stays firing throughout (hale is in
+/// dry-run, so the container stays unhealthy), and polls with no ready peer change nothing.
+#[test]
+fn peers_restarting_empty_or_all_down_cause_no_second_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string("deploy/fleet/alertmanager.yml").unwrap();
+    let (web1, web2, gossip1, gossip2) = (free_port(), free_port(), free_port(), free_port());
+    let am1 = Alertmanager::start_peer(&shipped, web1, gossip1, &[gossip2]);
+    let am2 = Alertmanager::start_peer(&shipped, web2, gossip2, &[gossip1]);
+    let hosts = vec![start_host("r1", dir.path(), &[&am1, &am2], true)];
+    let h = &hosts[0];
+    let prometheus = prometheus_for(
+        dir.path(),
+        &hosts,
+        &[web1, web2],
+        &["--rules.alert.resend-delay=1s"],
+    );
+    h.sicken();
+    let first = h.wait_count("dry_run", 1);
+    let fingerprint = first[0]["fingerprint"].clone();
+    let has_it = |am: &Alertmanager| {
+        am.alerts()
+            .iter()
+            .any(|a| a["labels"]["hale_host"] == "r1" && a["fingerprint"] == fingerprint)
+    };
+
+    // One peer restarts with an empty store; Prometheus refills it.
+    drop(am1);
+    poll("hale sees am1 gone", STEP, || {
+        match h.metric(
+            "hale_heal_pull_peer_cluster_status",
+            &[
+                ("peer", &format!("http://127.0.0.1:{web1}")),
+                ("status", "unknown"),
+            ],
+        ) {
+            Some(1.0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let am1 = Alertmanager::start_peer(&shipped, web1, gossip1, &[gossip2]);
+    poll("am1 has the alert again", STEP, || {
+        if has_it(&am1) {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    });
+    // Both peers down for longer than resolve_after polls, then back, empty.
+    drop(am1);
+    drop(am2);
+    std::thread::sleep(Duration::from_secs(6));
+    let am1 = Alertmanager::start_peer(&shipped, web1, gossip1, &[gossip2]);
+    let am2 = Alertmanager::start_peer(&shipped, web2, gossip2, &[gossip1]);
+    poll("both peers have the alert again", STEP, || {
+        if has_it(&am1) && has_it(&am2) {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let all = h.events("");
+    assert_eq!(all.len(), 1, "one decision for one firing: {all:?}");
+    assert_eq!(
+        prometheus
+            .vector(r#"ALERTS{alertname="ContainerUnhealthy",alertstate="firing",hale_host="r1"}"#)
+            .len(),
+        1,
+        "it never stopped firing"
+    );
+
+    // Prometheus goes away: the alert expires from both peers (its endsAt passes), which ends
+    // the episode and decides nothing.
+    drop(prometheus);
+    poll("the alert expired from both peers", STEP, || {
+        if !has_it(&am1) && !has_it(&am2) {
+            Ok(())
+        } else {
+            Err("still there".into())
+        }
+    });
+    poll("hale sees no active alert", STEP, || {
+        match h.metric("hale_heal_pull_alerts", &[("state", "active")]) {
+            Some(0.0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let all = h.events("");
+    assert_eq!(all.len(), 1, "absence decided nothing: {all:?}");
+}
+
+/// A peer that lies: what it answers is set per test step. Nothing real answers garbage, so
+/// this one is scripted.
+struct LyingPeer {
+    url: String,
+    mode: std::sync::Arc<parking_lot::Mutex<&'static str>>,
+}
+
+impl LyingPeer {
+    fn start() -> LyingPeer {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mode = std::sync::Arc::new(parking_lot::Mutex::new("ok"));
+        let shared = std::sync::Arc::clone(&mode);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                let mode = *shared.lock();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    let n = s.read(&mut buf).unwrap_or(0);
+                    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                    let status_call = head.starts_with("GET /api/v2/status");
+                    let alert = r#"{"labels":{"alertname":"ContainerUnhealthy","hale_host":"liar","name":"x"},"annotations":{},"startsAt":"2026-12-01T00:00:00Z","status":{"state":"active","silencedBy":[],"inhibitedBy":[]}}"#;
+                    let (code, body): (u16, String) = match (mode, status_call) {
+                        ("hang", _) => {
+                            std::thread::sleep(Duration::from_secs(30));
+                            return;
+                        }
+                        ("unauthorized", _) => (401, "no".into()),
+                        ("v1", _) => (404, "404 page not found".into()),
+                        ("settling", true) => (200, r#"{"cluster":{"status":"settling"}}"#.into()),
+                        ("settling", false) => (200, format!("[{alert}]")),
+                        (_, true) => (200, r#"{"cluster":{"status":"ready"}}"#.into()),
+                        ("garbage", false) => (200, "<html>not json".into()),
+                        ("huge", false) => (200, format!("[{}]", vec![alert; 20_000].join(","))),
+                        ("foreign", false) => {
+                            (200, format!("[{}]", alert.replace("liar", "someone-else")))
+                        }
+                        (_, false) => (200, "[]".into()),
+                    };
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        LyingPeer { url, mode }
+    }
+
+    fn set(&self, mode: &'static str) {
+        *self.mode.lock() = mode;
+    }
+}
+
+#[test]
+fn a_lying_or_hung_peer_gets_a_metric_and_a_log_line_and_no_action() {
+    let peer = LyingPeer::start();
+    let scope = Scope::new("fleet-liar");
+    let dir = tempfile::tempdir().unwrap();
+    let config = temp_file(&format!(
+        "{selection}  state_file: null
+heal:
+  webhook: false
+  audit: {{path: {db}}}
+  auth: {{bearer_token: {TOKEN}}}
+  pull:
+    alertmanagers: ['{url}']
+    host: liar
+    interval: 1s
+    timeout: 1s
+    max_body_bytes: 65536
+  rules:
+    - name: restart
+      match: {{alertname: ContainerUnhealthy}}
+      action: restart
+      allow: {{names: ['*']}}
+",
+        selection = scope.selection(),
+        db = dir.path().join("heal.db").display(),
+        url = peer.url,
+    ));
+    let hale = Hale::start(&[
+        &format!("--config={}", config.path().display()),
+        "--collector.disable-defaults",
+        "--collector.heal",
+    ]);
+    let errors = |reason: &str| {
+        let r = common::get(&hale.url("/metrics"), None);
+        common::value(
+            &common::parse(&r.body),
+            "hale_heal_pull_errors_total",
+            &[("peer", &peer.url), ("reason", reason)],
+        )
+        .unwrap_or(0.0)
+    };
+    let mut log: Vec<String> = Vec::new();
+    for (mode, reason) in [
+        ("garbage", "decode"),
+        ("huge", "too_large"),
+        ("v1", "http_status"),
+        ("unauthorized", "auth"),
+        ("hang", "timeout"),
+    ] {
+        peer.set(mode);
+        poll(
+            &format!("{mode} counted and logged as {reason}"),
+            STEP,
+            || {
+                log.extend(hale.log.try_iter());
+                let logged = log.iter().any(|l| {
+                    l.contains("polling an Alertmanager peer failed")
+                        && l.contains(&format!("reason={reason}"))
+                });
+                if errors(reason) >= 1.0 && logged {
+                    Ok(())
+                } else {
+                    Err(log.join("\n"))
+                }
+            },
+        );
+    }
+    // A settling peer's answer is not used: its alert (for this host) is not decided.
+    peer.set("settling");
+    poll("the peer seen settling", STEP, || {
+        let r = common::get(&hale.url("/metrics"), None);
+        match common::value(
+            &common::parse(&r.body),
+            "hale_heal_pull_peer_cluster_status",
+            &[("peer", &peer.url), ("status", "settling")],
+        ) {
+            Some(1.0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    // Alerts for another host are dropped even when the peer ignores the filter.
+    peer.set("foreign");
+    poll("foreign alerts counted", STEP, || {
+        let r = common::get(&hale.url("/metrics"), None);
+        match common::value(
+            &common::parse(&r.body),
+            "hale_heal_pull_peer_foreign_alerts",
+            &[("peer", &peer.url)],
+        ) {
+            Some(v) if v >= 1.0 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    // Through all of it: no decision, and hale serves.
+    let r = get_with(
+        &hale.url("/heal/events"),
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+    );
+    assert_eq!(r.status, 200);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["events"].as_array().map(Vec::len), Some(0), "{}", r.body);
 }

@@ -99,12 +99,17 @@ impl Prometheus {
     /// Starts Prometheus on `config` (the text of prometheus.yml; rule files given by absolute
     /// path) and waits until it is ready.
     pub fn start(config: &str) -> Prometheus {
+        Prometheus::start_with(config, &[])
+    }
+
+    /// [`Prometheus::start`] with more flags.
+    pub fn start_with(config: &str, extra: &[&str]) -> Prometheus {
         let server = Server::start(
             "prometheus",
             "prometheus.yml",
             "storage.tsdb.path",
             config,
-            &[],
+            extra,
         );
         Prometheus {
             port: server.port,

@@ -2,7 +2,8 @@
 //! instead of, or beside, accepting webhooks, so no inbound request is needed to heal and a
 //! fleet needs one Alertmanager receiver, not one per host.
 //!
-//! Every `interval` (with ±10% jitter, so a fleet's polls spread out) hale asks each peer of
+//! Every `interval` (the first poll at a random point of the first interval, then ±10%
+//! jitter, so a fleet's polls spread out) hale asks each peer of
 //! the cluster for its status and for this host's alerts ([`api`]), skips a peer that is still
 //! settling, merges the ready peers' answers and follows each firing as an episode ([`merge`]),
 //! and hands new unmuted firings to the same decision pipeline as the webhook: the same rules,
@@ -581,12 +582,16 @@ impl Puller {
     }
 }
 
+/// A number in 0.0..=1.0, different on every call (std's per-instance random hash keys).
+fn random_fraction() -> f64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    (h.finish() % 1001) as f64 / 1000.0
+}
+
 /// `d` ± 10%, differently on every call.
 fn jitter(d: Duration) -> Duration {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    let unit = (h.finish() % 2001) as f64 / 1000.0 - 1.0; // -1.0 ..= 1.0
-    d.mul_f64(1.0 + unit / 10.0)
+    d.mul_f64(0.9 + random_fraction() / 5.0)
 }
 
 /// The wait before asking a peer again after `failures` failed polls in a row.
@@ -642,6 +647,9 @@ pub async fn run(healer: Arc<super::Healer>, puller: Arc<Puller>) {
         interval = ?interval,
         "heal: pulling this host's alerts from Alertmanager"
     );
+    // The first poll at a random point of the first interval: a fleet restarted at once (a
+    // deploy, a power cut) would otherwise poll in step, past Alertmanager's GET concurrency.
+    tokio::time::sleep(interval.mul_f64(random_fraction())).await;
     loop {
         let now = Instant::now();
         let asked: Vec<usize> = (0..r.peers.len())
