@@ -580,3 +580,129 @@ heal:
     let v: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["events"].as_array().map(Vec::len), Some(0), "{}", r.body);
 }
+
+/// hale reaches an Alertmanager behind its own web config (`--web.config.file`: TLS and basic
+/// auth, bcrypt): with the CA and the password it polls; with a wrong password it counts
+/// `auth`; without the CA it cannot verify the peer and counts `connect`.
+#[test]
+fn tls_and_basic_auth_as_alertmanagers_web_config_requires() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pki = common::pki::Pki::new(d, "ca");
+    pki.issue("am", &["127.0.0.1"]);
+    let web = d.join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config: {{cert_file: {0}/am.crt, key_file: {0}/am.key}}\nbasic_auth_users: {{hale: '{1}'}}\n",
+            d.display(),
+            bcrypt::hash("am-pa55", 4).unwrap()
+        ),
+    )
+    .unwrap();
+    let am_config = d.join("am.yml");
+    std::fs::write(
+        &am_config,
+        "route: {receiver: hale}\nreceivers: [{name: hale}]\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let _am = common::KillOnDrop(
+        std::process::Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", am_config.display()))
+            .arg(format!("--storage.path={}", d.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--web.config.file={}", web.display()))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager (scripts/test.sh installs it)"),
+    );
+    poll("alertmanager listening", STEP, || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    });
+    let url = format!("https://127.0.0.1:{port}");
+    let start = |name: &str, password: &str, ca: bool| {
+        let password_file = d.join(format!("{name}.password"));
+        std::fs::write(&password_file, format!("{password}\n")).unwrap();
+        let tls = if ca {
+            format!("    tls_config: {{ca_file: {}/ca.crt}}\n", d.display())
+        } else {
+            String::new()
+        };
+        let config = temp_file(&format!(
+            "heal:
+  webhook: false
+  audit: {{path: {db}}}
+  pull:
+    alertmanagers: ['{url}']
+    host: {name}
+    interval: 1s
+    timeout: 2s
+    basic_auth: {{username: hale, password_file: {pw}}}
+{tls}  rules:
+    - name: note
+      match: {{alertname: Never}}
+      action: exec
+      argv: [/bin/true]
+",
+            db = d.join(format!("{name}.db")).display(),
+            pw = password_file.display(),
+        ));
+        let hale = Hale::start(&[
+            &format!("--config={}", config.path().display()),
+            "--collector.disable-defaults",
+            "--collector.heal",
+        ]);
+        (hale, config)
+    };
+    let metric = |hale: &Hale, name: &str, labels: &[(&str, &str)]| {
+        let r = common::get(&hale.url("/metrics"), None);
+        common::value(&common::parse(&r.body), name, labels).unwrap_or(0.0)
+    };
+    let (good, _c1) = start("good", "am-pa55", true);
+    poll("the right credentials poll", STEP, || {
+        let ok = metric(
+            &good,
+            "hale_heal_pull_last_success_timestamp_seconds",
+            &[("peer", &url)],
+        );
+        let disabled = metric(
+            &good,
+            "hale_heal_pull_peer_cluster_status",
+            &[("peer", &url), ("status", "disabled")],
+        );
+        if ok > 0.0 && disabled == 1.0 {
+            Ok(())
+        } else {
+            Err(format!("last success {ok}, disabled {disabled}"))
+        }
+    });
+    let (wrong, _c2) = start("wrong", "not-it", true);
+    let (no_ca, _c3) = start("noca", "am-pa55", false);
+    for (hale, reason) in [(&wrong, "auth"), (&no_ca, "connect")] {
+        poll(&format!("counted as {reason}"), STEP, || {
+            let n = metric(
+                hale,
+                "hale_heal_pull_errors_total",
+                &[("peer", &url), ("reason", reason)],
+            );
+            if n >= 1.0 {
+                Ok(())
+            } else {
+                Err(format!("{n}"))
+            }
+        });
+        assert_eq!(
+            metric(
+                hale,
+                "hale_heal_pull_last_success_timestamp_seconds",
+                &[("peer", &url)]
+            ),
+            0.0
+        );
+    }
+}

@@ -13,40 +13,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::pki::Pki;
 use common::servers::poll;
 use common::{get_with, post_with, run_hale, stderr_of, temp_file, Hale};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
 const TOKEN: &str = "webhook-s3cret-token";
 const PROM_PASSWORD: &str = "prom-pa55word";
 const ALICE_PASSWORD: &str = "alice-pa55word";
-
-/// A CA, and certificates it signs, written as PEM files under `dir`.
-struct Pki<'a> {
-    ca: CertifiedIssuer<'a, KeyPair>,
-    dir: &'a Path,
-}
-
-impl<'a> Pki<'a> {
-    fn new(dir: &'a Path, name: &str) -> Pki<'a> {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        std::fs::write(dir.join(format!("{name}.crt")), ca.pem()).unwrap();
-        Pki { ca, dir }
-    }
-
-    /// Writes `<file>.crt` and `<file>.key` for the SANs.
-    fn issue(&self, file: &str, sans: &[&str]) {
-        let key = KeyPair::generate().unwrap();
-        let params =
-            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        std::fs::write(self.dir.join(format!("{file}.crt")), cert.pem()).unwrap();
-        std::fs::write(self.dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
-    }
-}
 
 /// `curl` against hale; returns the HTTP status, or `None` when no HTTP answer came (TLS refused).
 fn curl(url: &str, args: &[&str]) -> Option<u16> {

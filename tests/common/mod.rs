@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod docker;
 pub mod heal;
+pub mod pki;
 pub mod servers;
 
 /// A `hale` process listening on a loopback port; killed on drop.
