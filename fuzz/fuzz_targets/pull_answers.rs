@@ -9,7 +9,16 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = api::decode_status(data);
     if let Ok(alerts) = api::decode_alerts(data) {
         let selectors = [Matcher::equal("hale_host", "h1")];
-        let answers = [merge::Answer { peer: 0, alerts: &alerts }, merge::Answer { peer: 1, alerts: &alerts }];
+        let answers = [
+            merge::Answer {
+                peer: 0,
+                alerts: &alerts,
+            },
+            merge::Answer {
+                peer: 1,
+                alerts: &alerts,
+            },
+        ];
         let merged = merge::merge(&answers, &selectors);
         let mut episodes = merge::Episodes::new(2);
         let firing = episodes.update(&merged, 1.0e9).firing;
