@@ -25,13 +25,22 @@ fn main() -> ExitCode {
     if let Some(Command::CheckConfig { file }) = &cli.command {
         return match Config::load(file) {
             Ok(config) => {
+                let pull = config.heal.pull.as_ref().map_or(String::new(), |p| {
+                    format!(
+                        ", pulling alerts from {} Alertmanager peer(s) where {}",
+                        p.alertmanagers.len(),
+                        p.selectors().join(", ")
+                    )
+                });
                 println!(
-                    "{}: valid ({} process group matcher(s), {} health probe(s), {} heal rule(s){}, Docker at {})",
+                    "{}: valid ({} process group matcher(s), {} health probe(s), {} heal rule(s){}{}{}, Docker at {})",
                     file.display(),
                     config.process_names.len(),
                     config.health.probes.len(),
                     config.heal.rules.len(),
                     if config.heal.autoheal.enabled { ", autoheal on" } else { "" },
+                    pull,
+                    if config.heal.enabled() && !config.heal.webhook { ", webhook off" } else { "" },
                     config.docker.host()
                 );
                 ExitCode::SUCCESS

@@ -403,6 +403,12 @@ fn the_fleet_kit_fits_together() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("pulling alerts from 2 Alertmanager peer(s) where hale_host=")
+            && text(&out).contains("webhook off"),
+        "{}",
+        text(&out)
+    );
 
     for file in [
         "deploy/fleet/docker-compose.yml",
