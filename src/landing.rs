@@ -40,9 +40,13 @@ pub fn render(page: &Page) -> String {
     if page.heal.is_some() {
         links.push_str(
             r#"<li><a href="/heal/events">/heal/events</a>: the healing audit log (credentials required unless disabled)</li>
-<li><code>POST /webhook/alertmanager</code>: Alertmanager's webhook</li>
 "#,
         );
+        if !matches!(&page.heal, Some(Ok(o)) if !o.webhook) {
+            links.push_str(
+                "<li><code>POST /webhook/alertmanager</code>: Alertmanager's webhook</li>\n",
+            );
+        }
     }
     format!(
         r#"<!DOCTYPE html>
@@ -117,8 +121,13 @@ fn heal_section(heal: Option<&Result<Overview, String>>) -> String {
         }
         Some(Ok(o)) => o,
     };
+    let sources = match (o.webhook, o.pull_peers) {
+        (true, 0) => "alerts by webhook".to_string(),
+        (true, n) => format!("alerts by webhook and pulled from {n} Alertmanager peer(s)"),
+        (false, n) => format!("alerts pulled from {n} Alertmanager peer(s); the webhook is off"),
+    };
     let mut out = format!(
-        "<p>{} rule(s); autoheal {}; dry-run {}.</p>\n",
+        "<p>{} rule(s); {sources}; autoheal {}; dry-run {}.</p>\n",
         o.rules,
         if o.autoheal { "on" } else { "off" },
         if o.dry_run {
@@ -239,6 +248,8 @@ mod tests {
             rules: 2,
             autoheal: true,
             dry_run: false,
+            webhook: false,
+            pull_peers: 2,
             counts: vec![(Outcome::Executed, 3), (Outcome::Succeeded, 2)],
             recent: None,
         };
@@ -247,7 +258,11 @@ mod tests {
             private.contains("3 <code>executed</code>, 2 <code>succeeded</code>"),
             "{private}"
         );
-        assert!(!private.contains("web"), "{private}");
+        assert!(
+            private.contains("alerts pulled from 2 Alertmanager peer(s); the webhook is off"),
+            "{private}"
+        );
+        assert!(!private.contains("img"), "targets stay private: {private}");
         o.recent = Some(vec![event]);
         let public = heal_section(Some(&Ok(o)));
         assert!(public.contains("web&quot;&gt;&lt;img&gt;"), "{public}");

@@ -120,6 +120,10 @@ pub struct Overview {
     pub rules: usize,
     pub autoheal: bool,
     pub dry_run: bool,
+    /// Whether `POST /webhook/alertmanager` takes alerts.
+    pub webhook: bool,
+    /// Fleet mode's Alertmanager peers (0: not pulling).
+    pub pull_peers: usize,
     /// The last 24 hours' decisions by result.
     pub counts: Vec<(Outcome, u64)>,
     /// The latest decisions, when they are public.
@@ -466,6 +470,12 @@ impl Healer {
             rules: self.config.rules.len(),
             autoheal: self.config.autoheal.enabled,
             dry_run: self.config.dry_run,
+            webhook: self.config.webhook,
+            pull_peers: self
+                .config
+                .pull
+                .as_ref()
+                .map_or(0, |p| p.alertmanagers.len()),
             counts,
             recent,
         })
