@@ -8,7 +8,11 @@
 //! Unhealthy containers on two hosts are restarted once each, by their own host's hale only,
 //! though both peers report them; a silence on `heal=~".+"` (the kill switch) made on one peer
 //! stops the third host's hale until it expires; with one peer killed, healing goes on through
-//! the other; the webhook answers 404 whatever credentials it is sent.
+//! the other; the webhook answers 404 whatever credentials it is sent. Then: peers that restart
+//! empty, all peers down, and Prometheus gone cause no second decision and none from absence;
+//! a partitioned pair neither doubles an action nor loses one side's silence; a lying or hung
+//! peer is counted and logged and acted on never; TLS and basic auth as Alertmanager's own
+//! web config requires them.
 
 mod common;
 
@@ -418,6 +422,57 @@ fn peers_restarting_empty_or_all_down_cause_no_second_decision() {
     std::thread::sleep(Duration::from_secs(5));
     let all = h.events("");
     assert_eq!(all.len(), 1, "absence decided nothing: {all:?}");
+}
+
+/// A partition: two peers that do not gossip (each clustered, neither knowing the other), so a
+/// silence made on one is unknown to the other. hale holds back while either mutes the alert,
+/// and acts once when neither does, although both report it and share no notification log.
+#[test]
+fn a_partitioned_pair_neither_doubles_an_action_nor_loses_a_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string("deploy/fleet/alertmanager.yml").unwrap();
+    let (web1, web2) = (free_port(), free_port());
+    let am1 = Alertmanager::start_peer(&shipped, web1, free_port(), &[]);
+    let am2 = Alertmanager::start_peer(&shipped, web2, free_port(), &[]);
+    let hosts = vec![start_host("p1", dir.path(), &[&am1, &am2], false)];
+    let h = &hosts[0];
+    let _prometheus = prometheus_for(dir.path(), &hosts, &[web1, web2], &[]);
+    let silence = am1.silence(&[("hale_host", "p1", false)]);
+    let before = h.started_at();
+    h.sicken();
+    let state_on = |am: &Alertmanager| {
+        am.alerts()
+            .into_iter()
+            .find(|a| a["labels"]["hale_host"] == "p1")
+            .map(|a| a["status"]["state"].as_str().unwrap_or("").to_string())
+    };
+    poll("firing on both sides of the partition", STEP, || {
+        match (state_on(&am1).as_deref(), state_on(&am2).as_deref()) {
+            (Some("suppressed"), Some("active")) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    poll("hale sees it muted", STEP, || {
+        match h.metric("hale_heal_pull_alerts", &[("state", "muted")]) {
+            Some(1.0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        h.events("").is_empty(),
+        "one peer's silence holds hale back"
+    );
+    assert_eq!(h.started_at(), before);
+    am1.expire(&silence);
+    let succeeded = h.wait_count("succeeded", 1);
+    let peers = succeeded[0]["peer"].as_str().unwrap_or("");
+    assert!(
+        peers.contains(&am1.url()) && peers.contains(&am2.url()),
+        "{peers}"
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(h.count("executed"), 1, "one action, not one per peer");
 }
 
 /// A peer that lies: what it answers is set per test step. Nothing real answers garbage, so
