@@ -88,7 +88,7 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-fn secret(
+pub(super) fn secret(
     inline: &Option<String>,
     file: &Option<PathBuf>,
     what: &str,

@@ -36,6 +36,9 @@ use self::merge::{Answer, Episodes, Firing};
 use super::payload::{Alert, AlertSource, AlertStatus, Notification, Origin};
 use crate::metric::{MetricFamily, Unit};
 
+/// The longest `interval`: a poll a day is already no healing to speak of.
+const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
+
 /// The longest wait between two polls of a failing peer.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -189,26 +192,13 @@ pub fn hostname() -> String {
         .into_owned()
 }
 
+/// A secret inline or from its file, as `heal.auth` reads them (one rule for both sections).
 fn secret(
     inline: &Option<String>,
     file: &Option<PathBuf>,
     what: &str,
 ) -> Result<Option<String>, String> {
-    match (inline, file) {
-        (Some(_), Some(_)) => Err(format!("{what}: set the value or the file, not both")),
-        (Some(v), None) if v.is_empty() => Err(format!("{what} is empty")),
-        (Some(v), None) => Ok(Some(v.clone())),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("{what} file {}: {e}", path.display()))?;
-            let v = text.trim();
-            if v.is_empty() {
-                return Err(format!("{what} file {} is empty", path.display()));
-            }
-            Ok(Some(v.to_string()))
-        }
-        (None, None) => Ok(None),
-    }
+    Ok(super::auth::secret(inline, file, what)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 
 fn read_pem(path: &PathBuf, what: &str) -> Result<Vec<u8>, String> {
@@ -218,6 +208,9 @@ fn read_pem(path: &PathBuf, what: &str) -> Result<Vec<u8>, String> {
 impl PullConfig {
     /// Checks the section and reads its secret and certificate files, once.
     pub fn validate(&mut self) -> Result<(), String> {
+        if self.interval > MAX_INTERVAL {
+            return Err("heal.pull.interval: at most 1d".into());
+        }
         if self.alertmanagers.is_empty() {
             return Err("heal.pull.alertmanagers: list at least one Alertmanager URL".into());
         }
@@ -708,7 +701,8 @@ pub async fn run(healer: Arc<super::Healer>, puller: Arc<Puller>) {
                     }
                     let wait = backoff(interval, n);
                     if let Some(d) = due.get_mut(i) {
-                        *d = now + wait;
+                        // A day-long interval at most (validate), so this cannot overflow.
+                        *d = now.checked_add(wait).unwrap_or(now);
                     }
                     puller
                         .metrics
