@@ -111,17 +111,68 @@ pub fn encode(collected: &Arc<Collected>, format: Format) -> Bytes {
 
 fn encode_uncached(collected: Arc<Collected>, format: Format) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Families(collected)));
+    registry.register_collector(Box::new(Families(Arc::clone(&collected))));
     let mut openmetrics = String::with_capacity(64 * 1024);
     // Writing into a String cannot fail, and our collector only fails on writer errors.
     if prometheus_client::encoding::text::encode(&mut openmetrics, &registry).is_err() {
         openmetrics.clear();
         openmetrics.push_str("# EOF\n");
     }
-    match format {
+    let mut body = match format {
         Format::OpenMetrics => openmetrics,
         Format::Text004 => openmetrics_to_text004(&openmetrics),
+    };
+    append_text_families(&collected, format, &mut body);
+    body
+}
+
+/// Writes the families read from text files (the `textfile` collector) after the others, before
+/// OpenMetrics' `# EOF`. A file's family whose name another collector already exports is left
+/// out, as node_exporter's registry leaves out the inconsistent one: two families of one name
+/// would make Prometheus keep whichever came last.
+fn append_text_families(collected: &Collected, format: Format, body: &mut String) {
+    let texts = || collected.families.iter().filter_map(|f| f.text.as_deref());
+    if texts().next().is_none() {
+        return;
     }
+    let taken: std::collections::HashSet<String> = collected
+        .families
+        .iter()
+        .filter(|f| f.text.is_none() && !f.is_empty())
+        .map(exposed_name)
+        .collect();
+    let eof = format == Format::OpenMetrics && body.ends_with("# EOF\n");
+    if eof {
+        body.truncate(body.len() - "# EOF\n".len());
+    }
+    let text_format = match format {
+        Format::OpenMetrics => crate::textformat::Format::OpenMetrics,
+        Format::Text004 => crate::textformat::Format::Text004,
+    };
+    for family in texts().filter(|f| !f.samples.is_empty()) {
+        if taken.contains(&family.name) {
+            tracing::warn!(metric = %family.name, "textfile: a family of this name comes from another collector; left out");
+            continue;
+        }
+        family.render(text_format, body);
+    }
+    if eof {
+        body.push_str("# EOF\n");
+    }
+}
+
+/// The name a structured family's samples carry in text format 0.0.4: its name, unit and
+/// `_total` for a counter.
+fn exposed_name(family: &crate::metric::MetricFamily) -> String {
+    let mut name = family.name.to_string();
+    if let Some(unit) = &family.unit {
+        name.push('_');
+        name.push_str(unit.as_str());
+    }
+    if family.kind == Kind::Counter {
+        name.push_str("_total");
+    }
+    name
 }
 
 /// Adapter that lets `prometheus-client` encode our families at scrape time.
@@ -131,7 +182,7 @@ struct Families(Arc<Collected>);
 impl EncodeCollector for Families {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         for family in &self.0.families {
-            if family.is_empty() {
+            if family.is_empty() || family.text.is_some() {
                 continue;
             }
             let metric_type = match family.kind {

@@ -35,4 +35,5 @@ pub mod scrape;
 pub mod secret;
 pub mod server;
 pub mod task;
+pub mod textformat;
 pub mod web;

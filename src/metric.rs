@@ -96,6 +96,10 @@ pub struct MetricFamily {
     pub samples: Vec<Sample>,
     /// A metric `prometheus-client` keeps, encoded in place of `samples`.
     pub live: Option<Live>,
+    /// A family read from a text file (the `textfile` collector), written as it was read in
+    /// place of `samples`: it may be a summary or a counter without `_total`, which
+    /// `prometheus-client` does not write.
+    pub text: Option<std::sync::Arc<crate::textformat::Family>>,
 }
 
 impl MetricFamily {
@@ -113,6 +117,7 @@ impl MetricFamily {
             kind,
             samples: Vec::new(),
             live: None,
+            text: None,
         }
     }
 
@@ -137,10 +142,18 @@ impl MetricFamily {
 
     /// Whether the family has no series at all.
     pub fn is_empty(&self) -> bool {
-        match &self.live {
-            Some(live) => live.0.is_empty(),
-            None => self.samples.is_empty(),
+        match (&self.live, &self.text) {
+            (Some(live), _) => live.0.is_empty(),
+            (None, Some(text)) => text.samples.is_empty(),
+            (None, None) => self.samples.is_empty(),
         }
+    }
+
+    /// A family read from a text file, served as read.
+    pub fn from_text(family: crate::textformat::Family) -> Self {
+        let mut f = Self::new(Kind::Untyped, family.name.clone(), None, "");
+        f.text = Some(std::sync::Arc::new(family));
+        f
     }
 
     /// A counter family; `name` excludes the unit and `_total`.

@@ -31,6 +31,7 @@ const COLLECTORS: &[&str] = &[
     "sockstat",
     "netstat",
     "softnet",
+    "textfile",
 ];
 
 /// node_exporter families of [`COLLECTORS`] that hale does not export, each listed with its

@@ -41,6 +41,7 @@ const FILES: &[&str] = &[
     "proc/cpuinfo",
     "udev/data/b259:0",
     "sys/devices/system/cpu/cpu0/thermal_throttle/core_throttle_count",
+    "textfile/backup.prom",
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
@@ -59,6 +60,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             "--collector.cpu.info",
             "--collector.cpu.info.flags-include=.",
             "--collector.stat.softirq",
+            &format!(
+                "--collector.textfile.directory={}",
+                tree.join("textfile").display()
+            ),
         ]);
         let (cli, matches) = hale::cli::try_parse_from(&args).expect("flags");
         let options = hale::cli::Options::from_cli(&cli, &matches, &config).expect("options");

@@ -25,8 +25,8 @@ macro_rules! collectors {
 
 collectors![
     conntrack, cpu, diskstats, docker, entropy, filefd, filesystem, health, heal, loadavg, meminfo,
-    netdev, netstat, os, pressure, processes, selfproc, sockstat, softnet, stat, time, uname,
-    vmstat,
+    netdev, netstat, os, pressure, processes, selfproc, sockstat, softnet, stat, textfile, time,
+    uname, vmstat,
 ];
 
 /// The collectors node_exporter 1.5 enables by default on Linux, by name. Those hale has report
