@@ -83,6 +83,8 @@ const TREE_COLLECTORS: &[&str] = &[
     "netstat",
     "softnet",
     "os",
+    "netclass",
+    "mdadm",
 ];
 
 /// node_exporter's options beyond its defaults, the same flags on both.

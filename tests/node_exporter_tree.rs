@@ -13,8 +13,13 @@ use common::{get, parse, Hale};
 
 const TREE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/node_exporter");
 
-/// The collectors compared, and node_exporter's end-to-end flags for them.
-const COLLECTORS: &[&str] = &["textfile"];
+/// The collectors compared, each with a prefix of the series it must give on this tree (so a
+/// collector that reads nothing on both sides cannot pass unseen).
+const COLLECTORS: &[(&str, &str)] = &[
+    ("textfile", "testmetric1_"),
+    ("netclass", "node_network_speed_bytes"),
+    ("mdadm", "node_md_blocks_synced"),
+];
 
 fn flags() -> Vec<String> {
     vec![
@@ -23,10 +28,12 @@ fn flags() -> Vec<String> {
         format!("--path.rootfs={TREE}"),
         format!("--path.udev.data={TREE}/udev/data"),
         format!("--collector.textfile.directory={TREE}/textfile/two_metric_files"),
+        "--collector.netclass.ignored-devices=(dmz|int)".into(),
+        "--collector.netclass.ignore-invalid-speed".into(),
         "--collector.disable-defaults".into(),
     ]
     .into_iter()
-    .chain(COLLECTORS.iter().map(|c| format!("--collector.{c}")))
+    .chain(COLLECTORS.iter().map(|(c, _)| format!("--collector.{c}")))
     .collect()
 }
 
@@ -56,9 +63,13 @@ fn hale_matches_node_exporter_on_its_own_fixture_tree() {
             .collect()
     };
     let (ne, us) = (index(&theirs), index(&ours));
-    for c in COLLECTORS {
+    for (c, prefix) in COLLECTORS {
         let success = format!("node_scrape_collector_success{{\"collector\": \"{c}\"}}");
         assert_eq!(ne.get(&success), Some(&1.0), "node_exporter's {c} failed");
+        assert!(
+            ne.keys().any(|k| k.starts_with(prefix)),
+            "node_exporter gave no {prefix}* on the tree"
+        );
     }
     let mut problems = Vec::new();
     let same =

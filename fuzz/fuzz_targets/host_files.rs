@@ -42,6 +42,9 @@ const FILES: &[&str] = &[
     "udev/data/b259:0",
     "sys/devices/system/cpu/cpu0/thermal_throttle/core_throttle_count",
     "textfile/backup.prom",
+    "proc/mdstat",
+    "sys/class/net/eth0/speed",
+    "sys/class/net/eth0/flags",
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

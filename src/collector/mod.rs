@@ -24,9 +24,9 @@ macro_rules! collectors {
 }
 
 collectors![
-    conntrack, cpu, diskstats, docker, entropy, filefd, filesystem, health, heal, loadavg, meminfo,
-    netdev, netstat, os, pressure, processes, selfproc, sockstat, softnet, stat, textfile, time,
-    uname, vmstat,
+    conntrack, cpu, diskstats, docker, entropy, filefd, filesystem, health, heal, loadavg, mdadm,
+    meminfo, netclass, netdev, netstat, os, pressure, processes, selfproc, sockstat, softnet, stat,
+    textfile, time, timex, uname, vmstat,
 ];
 
 /// The collectors node_exporter 1.5 enables by default on Linux, by name. Those hale has report

@@ -235,7 +235,7 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// node_exporter flags for hale's default filters (filesystem, diskstats and netdev), and its
+/// node_exporter flags for hale's default filters (filesystem, diskstats, netdev, netclass), and its
 /// /proc/net/dev mode, which hale reads: node_exporter then reads what hale reads.
 pub fn node_exporter_as_hale() -> Vec<String> {
     vec![
@@ -256,6 +256,10 @@ pub fn node_exporter_as_hale() -> Vec<String> {
             hale::collector::netdev::DEFAULT_NETDEV_EXCLUDE
         ),
         "--no-collector.netdev.netlink".to_string(),
+        format!(
+            "--collector.netclass.ignored-devices={}",
+            hale::collector::netclass::DEFAULT_IGNORED_DEVICES
+        ),
     ]
 }
 
@@ -423,5 +427,8 @@ pub fn fixture_args() -> Vec<String> {
         "--no-collector.health".to_string(),
         // Healing needs a config and an audit log; tests/heal.rs covers it.
         "--no-collector.heal".to_string(),
+        // The kernel's clock state comes from a syscall, not the tree; the side-by-side test
+        // (tests/node_exporter_compat.rs) covers it.
+        "--no-collector.timex".to_string(),
     ]
 }
