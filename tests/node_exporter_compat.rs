@@ -35,6 +35,9 @@ const COLLECTORS: &[&str] = &[
     "timex",
     "netclass",
     "mdadm",
+    "arp",
+    "udp_queues",
+    "schedstat",
 ];
 
 /// node_exporter families of [`COLLECTORS`] that hale does not export, each listed with its

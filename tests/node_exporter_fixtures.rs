@@ -85,6 +85,9 @@ const TREE_COLLECTORS: &[&str] = &[
     "os",
     "netclass",
     "mdadm",
+    "arp",
+    "udp_queues",
+    "schedstat",
 ];
 
 /// node_exporter's options beyond its defaults, the same flags on both.

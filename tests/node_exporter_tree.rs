@@ -19,6 +19,9 @@ const COLLECTORS: &[(&str, &str)] = &[
     ("textfile", "testmetric1_"),
     ("netclass", "node_network_speed_bytes"),
     ("mdadm", "node_md_blocks_synced"),
+    ("arp", "node_arp_entries"),
+    ("udp_queues", "node_udp_queues"),
+    ("schedstat", "node_schedstat_waiting_seconds_total"),
 ];
 
 fn flags() -> Vec<String> {
@@ -30,6 +33,7 @@ fn flags() -> Vec<String> {
         format!("--collector.textfile.directory={TREE}/textfile/two_metric_files"),
         "--collector.netclass.ignored-devices=(dmz|int)".into(),
         "--collector.netclass.ignore-invalid-speed".into(),
+        "--collector.arp.device-exclude=nope".into(),
         "--collector.disable-defaults".into(),
     ]
     .into_iter()

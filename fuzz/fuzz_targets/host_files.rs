@@ -45,6 +45,9 @@ const FILES: &[&str] = &[
     "proc/mdstat",
     "sys/class/net/eth0/speed",
     "sys/class/net/eth0/flags",
+    "proc/net/arp",
+    "proc/net/udp",
+    "proc/schedstat",
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

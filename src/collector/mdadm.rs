@@ -144,10 +144,8 @@ pub struct Mdadm {
 impl Collector for Mdadm {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("mdstat");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => return Err(crate::paths::ReadError { path, source }.into()),
+        let Some(text) = crate::collector::read_optional(path.clone())? else {
+            return Ok(());
         };
         let arrays = parse(&text).map_err(|reason| Error::parse(path, reason))?;
         let gauge = |name: &'static str, help: &'static str| MetricFamily::gauge(name, None, help);

@@ -24,9 +24,9 @@ macro_rules! collectors {
 }
 
 collectors![
-    conntrack, cpu, diskstats, docker, entropy, filefd, filesystem, health, heal, loadavg, mdadm,
-    meminfo, netclass, netdev, netstat, os, pressure, processes, selfproc, sockstat, softnet, stat,
-    textfile, time, timex, uname, vmstat,
+    arp, conntrack, cpu, diskstats, docker, entropy, filefd, filesystem, heal, health, loadavg,
+    mdadm, meminfo, netclass, netdev, netstat, os, pressure, processes, schedstat, selfproc,
+    sockstat, softnet, stat, textfile, time, timex, udp_queues, uname, vmstat,
 ];
 
 /// The collectors node_exporter 1.5 enables by default on Linux, by name. Those hale has report
@@ -202,6 +202,7 @@ pub fn device_filter(
     Ok(match (include, exclude) {
         (Some(inc), _) => DeviceFilter::Include(regex(inc_flag, inc)?),
         (None, Some("")) => DeviceFilter::All,
+        (None, None) if default_exclude.is_empty() => DeviceFilter::All,
         (None, Some(exc)) => DeviceFilter::Exclude(regex(exc_flag, exc)?),
         (None, None) => DeviceFilter::Exclude(regex(exc_flag, default_exclude)?),
     })
@@ -223,6 +224,16 @@ impl DeviceFilter {
             DeviceFilter::Exclude(re) => !re.is_match(device),
             DeviceFilter::All => true,
         }
+    }
+}
+
+/// A host file that may not exist on this host (no md, no IPv6, a kernel without schedstats):
+/// `None` when it is absent, so the collector reports success and no series.
+pub(crate) fn read_optional(path: PathBuf) -> Result<Option<String>, Error> {
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ReadError { path, source }.into()),
     }
 }
 
