@@ -38,6 +38,14 @@ const COLLECTORS: &[&str] = &[
     "arp",
     "udp_queues",
     "schedstat",
+    "thermal_zone",
+    "cpufreq",
+    "edac",
+    "bonding",
+    "rapl",
+    "dmi",
+    "nvme",
+    "selinux",
 ];
 
 /// node_exporter families of [`COLLECTORS`] that hale does not export, each listed with its

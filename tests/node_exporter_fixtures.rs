@@ -88,6 +88,13 @@ const TREE_COLLECTORS: &[&str] = &[
     "arp",
     "udp_queues",
     "schedstat",
+    "thermal_zone",
+    "cpufreq",
+    "edac",
+    "bonding",
+    "rapl",
+    "dmi",
+    "nvme",
 ];
 
 /// node_exporter's options beyond its defaults, the same flags on both.

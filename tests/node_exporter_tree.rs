@@ -22,6 +22,14 @@ const COLLECTORS: &[(&str, &str)] = &[
     ("arp", "node_arp_entries"),
     ("udp_queues", "node_udp_queues"),
     ("schedstat", "node_schedstat_waiting_seconds_total"),
+    ("thermal_zone", "node_cooling_device_max_state"),
+    ("cpufreq", "node_cpu_scaling_frequency_min_hertz"),
+    ("edac", "node_edac_csrow_uncorrectable_errors_total"),
+    ("bonding", "node_bonding_active"),
+    ("rapl", "node_rapl_core_joules_total"),
+    ("dmi", "node_dmi_info"),
+    ("nvme", "node_nvme_info"),
+    ("selinux", "node_selinux_enabled"),
 ];
 
 fn flags() -> Vec<String> {

@@ -24,9 +24,44 @@ macro_rules! collectors {
 }
 
 collectors![
-    arp, conntrack, cpu, diskstats, docker, entropy, filefd, filesystem, heal, health, loadavg,
-    mdadm, meminfo, netclass, netdev, netstat, os, pressure, processes, schedstat, selfproc,
-    sockstat, softnet, stat, textfile, time, timex, udp_queues, uname, vmstat,
+    arp,
+    bonding,
+    conntrack,
+    cpu,
+    cpufreq,
+    diskstats,
+    dmi,
+    docker,
+    edac,
+    entropy,
+    filefd,
+    filesystem,
+    heal,
+    health,
+    loadavg,
+    mdadm,
+    meminfo,
+    netclass,
+    netdev,
+    netstat,
+    nvme,
+    os,
+    pressure,
+    processes,
+    rapl,
+    schedstat,
+    selfproc,
+    selinux,
+    sockstat,
+    softnet,
+    stat,
+    textfile,
+    thermal_zone,
+    time,
+    timex,
+    udp_queues,
+    uname,
+    vmstat,
 ];
 
 /// The collectors node_exporter 1.5 enables by default on Linux, by name. Those hale has report
@@ -225,6 +260,24 @@ impl DeviceFilter {
             DeviceFilter::All => true,
         }
     }
+}
+
+/// The entries of `dir` named `<prefix><digits>`, as (digits, path), sorted like a glob.
+pub(crate) fn numbered(dir: &std::path::Path, prefix: &str) -> Vec<(String, std::path::PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, std::path::PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let n = name.strip_prefix(prefix)?;
+            n.starts_with(|c: char| c.is_ascii_digit())
+                .then(|| (n.to_string(), e.path()))
+        })
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
 }
 
 /// A host file that may not exist on this host (no md, no IPv6, a kernel without schedstats):
