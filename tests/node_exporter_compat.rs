@@ -45,6 +45,8 @@ const COLLECTORS: &[&str] = &[
     "rapl",
     "dmi",
     "nvme",
+    "hwmon",
+    "powersupplyclass",
     "selinux",
 ];
 

@@ -95,6 +95,8 @@ const TREE_COLLECTORS: &[&str] = &[
     "rapl",
     "dmi",
     "nvme",
+    "hwmon",
+    "powersupplyclass",
 ];
 
 /// node_exporter's options beyond its defaults, the same flags on both.

@@ -30,6 +30,8 @@ const COLLECTORS: &[(&str, &str)] = &[
     ("dmi", "node_dmi_info"),
     ("nvme", "node_nvme_info"),
     ("selinux", "node_selinux_enabled"),
+    ("hwmon", "node_hwmon_temp_celsius"),
+    ("powersupplyclass", "node_power_supply_energy_watthour"),
 ];
 
 fn flags() -> Vec<String> {
