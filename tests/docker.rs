@@ -902,3 +902,140 @@ fn health_reports_docker_and_container_health_checks() {
         .iter()
         .any(|c| c["componentId"] == scope.name("plain").as_str()));
 }
+
+/// cAdvisor's memory, spec, process and machine families over a real container (cgroup v1 on
+/// this machine; v2 through the fixture tree in `src/docker/cgroup.rs`), each checked against
+/// the cgroup file or the kernel read independently, and the allow-listed Docker label on every
+/// container series.
+#[test]
+fn cadvisor_families_agree_with_the_cgroup() {
+    let scope = Scope::new("cadvisor");
+    let config = scope.config("container_labels: [com.docker.compose.service]");
+    let hale = common::docker::hale_on(config.path(), &["--collector.machine"]);
+    let id = scope.run(
+        "web",
+        &[
+            "--cpus",
+            "0.5",
+            "--cpu-shares",
+            "512",
+            "--memory",
+            "64m",
+            "--memory-reservation",
+            "32m",
+            "--label",
+            "com.docker.compose.service=web",
+            "--label",
+            "com.example.secret=hunter2",
+        ],
+        &["sh", "-c", "nc -l -p 8080 & sleep 1000"],
+    );
+    let name = scope.name("web");
+    let s = wait_for(&hale, "the container's sockets", |s| {
+        container_value(s, "container_sockets", &name, &[]) == Some(1.0)
+    });
+    let v = |metric: &str| {
+        container_value(&s, metric, &name, &[]).unwrap_or_else(|| panic!("{metric} missing"))
+    };
+    let mib = 1024.0 * 1024.0;
+    assert_eq!(v("container_spec_cpu_quota"), 50_000.0);
+    assert_eq!(v("container_spec_cpu_period"), 100_000.0);
+    assert_eq!(v("container_spec_cpu_shares"), 512.0);
+    assert_eq!(
+        v("container_spec_memory_reservation_limit_bytes"),
+        32.0 * mib
+    );
+    let cgroup = scope.inspect(&id, "{{.State.Pid}}");
+    let own = std::fs::read_to_string(format!("/proc/{cgroup}/cgroup")).unwrap();
+    let memory_path = own
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, c, p) = (parts.next()?, parts.next()?, parts.next()?);
+            (c.split(',').any(|c| c == "memory") || c.is_empty()).then(|| p.to_string())
+        })
+        .unwrap();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let dir = if v2 {
+        format!("/sys/fs/cgroup{memory_path}")
+    } else {
+        format!("/sys/fs/cgroup/memory{memory_path}")
+    };
+    let file = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
+    if !v2 {
+        // Docker sets swap to twice the memory limit unless told otherwise.
+        let swap_limit: f64 = file("memory.memsw.limit_in_bytes").trim().parse().unwrap();
+        assert_eq!(v("container_spec_memory_swap_limit_bytes"), swap_limit);
+        assert_eq!(swap_limit, 128.0 * mib);
+        let failcnt: f64 = file("memory.failcnt").trim().parse().unwrap();
+        assert_eq!(v("container_memory_failcnt"), failcnt);
+    }
+    let stat = file("memory.stat");
+    let stat_of = |k: &str| -> f64 {
+        stat.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} ")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (cache_key, mapped_key) = if v2 {
+        ("file", "file_mapped")
+    } else {
+        ("total_cache", "total_mapped_file")
+    };
+    // An idle container's page cache and mapped files move by at most a page or two.
+    assert!((v("container_memory_cache") - stat_of(cache_key)).abs() <= mib);
+    assert!((v("container_memory_mapped_file") - stat_of(mapped_key)).abs() <= mib);
+    assert!(v("container_memory_max_usage_bytes") >= v("container_memory_usage_bytes"));
+    assert_eq!(v("container_memory_swap"), 0.0);
+    // nc and sleep (busybox sh execs its last command); nc's listening socket is the only
+    // socket.
+    let processes = scope
+        .docker(&["top", &id, "-o", "pid"])
+        .lines()
+        .skip(1)
+        .count();
+    assert_eq!(v("container_processes"), processes as f64);
+    assert_eq!(processes, 2);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((now - v("container_last_seen")).abs() < 60.0);
+    // The allow-listed label is on every container series; the other is on none.
+    for metric in [
+        "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes",
+        "container_last_seen",
+        "hale_container_state",
+        "hale_container_info",
+    ] {
+        assert!(
+            s.iter().any(|x| x.name == metric
+                && x.labels.get("name") == Some(&name)
+                && x.labels.get("container_label_com_docker_compose_service")
+                    == Some(&"web".to_string())),
+            "{metric} lacks container_label_com_docker_compose_service"
+        );
+    }
+    assert!(!s
+        .iter()
+        .any(|x| x.labels.contains_key("container_label_com_example_secret")));
+    // The machine's size, as cAdvisor reports it.
+    let cores = std::thread::available_parallelism().unwrap().get() as f64;
+    assert_eq!(value(&s, "machine_cpu_cores", &[]), Some(cores));
+    let mem_total: f64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        value(&s, "machine_memory_bytes", &[]),
+        Some(mem_total * 1024.0)
+    );
+}

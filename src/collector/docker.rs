@@ -28,13 +28,30 @@ impl Docker {
     }
 }
 
-/// `id`, `name` and `image`, in cAdvisor's meaning.
-fn base(c: &Container) -> [(&'static str, String); 3] {
-    [
-        ("id", c.cgroup.clone()),
-        ("image", c.image.clone()),
-        ("name", c.name.clone()),
-    ]
+/// `id`, `name` and `image`, in cAdvisor's meaning, and the allow-listed Docker labels as
+/// `container_label_<name>` (`docker.container_labels`), as cAdvisor puts them on every series.
+fn base(c: &Container) -> Vec<Label> {
+    let mut labels: Vec<Label> = vec![
+        ("id".into(), c.cgroup.clone()),
+        ("image".into(), c.image.clone()),
+        ("name".into(), c.name.clone()),
+    ];
+    for (k, v) in &c.container_labels {
+        let name = format!("container_label_{}", sanitize(k));
+        // `a.b` and `a_b` sanitize alike; a series cannot carry a label twice, so the first
+        // in `container_labels` order wins.
+        if !labels.iter().any(|(n, _)| *n == name) {
+            labels.push((name.into(), v.clone()));
+        }
+    }
+    labels
+}
+
+/// [`base`] and more labels.
+fn with<const N: usize>(c: &Container, extra: [(&'static str, String); N]) -> Vec<Label> {
+    let mut labels = base(c);
+    labels.extend(extra.into_iter().map(|(k, v)| (k.into(), v)));
+    labels
 }
 
 /// The families this collector writes, built once per scrape.
@@ -63,6 +80,19 @@ struct Families {
     threads: MetricFamily,
     fds: MetricFamily,
     network: Vec<MetricFamily>,
+    last_seen: MetricFamily,
+    cache: MetricFamily,
+    swap: MetricFamily,
+    max_usage: MetricFamily,
+    failcnt: MetricFamily,
+    mapped_file: MetricFamily,
+    cpu_period: MetricFamily,
+    cpu_quota: MetricFamily,
+    cpu_shares: MetricFamily,
+    memory_reservation: MetricFamily,
+    memory_swap_limit: MetricFamily,
+    processes: MetricFamily,
+    sockets: MetricFamily,
 }
 
 /// cAdvisor's network families, in the order of [`network_values`].
@@ -229,54 +259,105 @@ impl Families {
                 .iter()
                 .map(|(name, unit, help)| MetricFamily::counter(*name, unit.clone(), *help))
                 .collect(),
+            last_seen: MetricFamily::gauge(
+                "container_last_seen",
+                None,
+                "Last time a container was seen by the exporter",
+            ),
+            // cAdvisor's names, unit suffix or not, as dashboards query them.
+            cache: MetricFamily::gauge(
+                "container_memory_cache",
+                None,
+                "Number of bytes of page cache memory.",
+            ),
+            swap: MetricFamily::gauge(
+                "container_memory_swap",
+                None,
+                "Container swap usage in bytes.",
+            ),
+            max_usage: MetricFamily::gauge(
+                "container_memory_max_usage",
+                bytes(),
+                "Maximum memory usage recorded in bytes",
+            ),
+            failcnt: MetricFamily::counter(
+                "container_memory_failcnt",
+                None,
+                "Number of memory usage hits limits",
+            ),
+            mapped_file: MetricFamily::gauge(
+                "container_memory_mapped_file",
+                None,
+                "Size of memory mapped files in bytes.",
+            ),
+            cpu_period: MetricFamily::gauge(
+                "container_spec_cpu_period",
+                None,
+                "CPU period of the container.",
+            ),
+            cpu_quota: MetricFamily::gauge(
+                "container_spec_cpu_quota",
+                None,
+                "CPU quota of the container.",
+            ),
+            cpu_shares: MetricFamily::gauge(
+                "container_spec_cpu_shares",
+                None,
+                "CPU share of the container.",
+            ),
+            memory_reservation: MetricFamily::gauge(
+                "container_spec_memory_reservation_limit",
+                bytes(),
+                "Memory reservation limit for the container.",
+            ),
+            memory_swap_limit: MetricFamily::gauge(
+                "container_spec_memory_swap_limit",
+                bytes(),
+                "Memory swap limit for the container.",
+            ),
+            processes: MetricFamily::gauge(
+                "container_processes",
+                None,
+                "Number of processes running inside the container.",
+            ),
+            sockets: MetricFamily::gauge(
+                "container_sockets",
+                None,
+                "Number of open sockets for the container.",
+            ),
         }
     }
 
     fn add_container(&mut self, c: &Container, exit: Option<ExitCause>) {
         for s in State::ALL {
-            let [id, image, name] = base(c);
-            self.state.push(
-                [id, image, name, ("state", s.as_str().into())],
-                c.state == s,
-            );
+            self.state
+                .push_labels(with(c, [("state", s.as_str().into())]), c.state == s);
         }
         for h in Health::ALL {
-            let [id, image, name] = base(c);
-            self.health.push(
-                [id, image, name, ("status", h.as_str().into())],
-                c.health == h,
-            );
+            self.health
+                .push_labels(with(c, [("status", h.as_str().into())]), c.health == h);
         }
-        self.restarts.push(base(c), c.restart_count);
+        self.restarts.push_labels(base(c), c.restart_count);
         let exit_code = match u64::try_from(c.exit_code) {
             Ok(v) => Value::Int(v),
             Err(_) => Value::Float(c.exit_code as f64),
         };
-        self.exit_code.push(base(c), exit_code);
-        self.oom_killed.push(base(c), c.oom_killed);
+        self.exit_code.push_labels(base(c), exit_code);
+        self.oom_killed.push_labels(base(c), c.oom_killed);
         if matches!(c.state, State::Exited | State::Dead) {
             if let Some(cause) = exit {
                 self.stopped_by_request
-                    .push(base(c), cause == ExitCause::Requested);
+                    .push_labels(base(c), cause == ExitCause::Requested);
             }
         }
         if let Some(t) = c.started_at {
-            self.started_at.push(base(c), t);
+            self.started_at.push_labels(base(c), t);
         }
         if let Some(t) = c.finished_at {
-            self.finished_at.push(base(c), t);
+            self.finished_at.push_labels(base(c), t);
         }
-        let mut labels: Vec<Label> = base(c).into_iter().map(|(k, v)| (k.into(), v)).collect();
-        labels.push(("image_id".into(), c.image_id.clone()));
-        for (k, v) in &c.info_labels {
-            let name = format!("container_label_{}", sanitize(k));
-            // `a.b` and `a_b` sanitize alike; a series cannot carry a label twice, so the first
-            // in `info_labels` order wins.
-            if !labels.iter().any(|(n, _)| *n == name) {
-                labels.push((name.into(), v.clone()));
-            }
-        }
-        self.info.push_labels(labels, 1u64);
+        self.info
+            .push_labels(with(c, [("image_id", c.image_id.clone())]), 1u64);
     }
 
     /// `container_oom_events_total` for every reported container, running or not: Docker's
@@ -292,25 +373,24 @@ impl Families {
     ) {
         let events = snapshot.oom_events.get(&c.docker_id).copied().unwrap_or(0);
         let cgroup = r.and_then(|r| r.oom_events).unwrap_or(0);
-        self.oom_events.push(base(c), events.max(cgroup));
+        self.oom_events.push_labels(base(c), events.max(cgroup));
     }
 
     fn add_resources(&mut self, c: &Container, r: &Resources) {
         let gauge = |fam: &mut MetricFamily, v: Option<u64>| {
             if let Some(v) = v {
-                fam.push(base(c), v);
+                fam.push_labels(base(c), v);
             }
         };
         let seconds = |fam: &mut MetricFamily, v: Option<f64>| {
             if let Some(v) = v {
-                fam.push(base(c), v);
+                fam.push_labels(base(c), v);
             }
         };
         if let Some(v) = r.cpu_usage_seconds {
-            let [id, image, name] = base(c);
             // cAdvisor's per-CPU breakdown is off by default; its total carries cpu="total".
             self.cpu_usage
-                .push([("cpu", "total".into()), id, image, name], v);
+                .push_labels(with(c, [("cpu", "total".into())]), v);
         }
         seconds(&mut self.cpu_user, r.cpu_user_seconds);
         seconds(&mut self.cpu_system, r.cpu_system_seconds);
@@ -329,9 +409,30 @@ impl Families {
         for i in &r.interfaces {
             let values = network_values(i);
             for (fam, v) in self.network.iter_mut().zip(values) {
-                let [id, image, name] = base(c);
-                fam.push([id, image, ("interface", i.name.clone()), name], v);
+                fam.push_labels(with(c, [("interface", i.name.clone())]), v);
             }
+        }
+        gauge(&mut self.cache, r.memory_cache_bytes);
+        gauge(&mut self.swap, r.memory_swap_bytes);
+        gauge(&mut self.max_usage, r.memory_max_usage_bytes);
+        gauge(&mut self.failcnt, r.memory_failcnt);
+        gauge(&mut self.mapped_file, r.memory_mapped_file_bytes);
+        gauge(&mut self.processes, r.processes);
+        gauge(&mut self.sockets, r.sockets);
+        if let Some(spec) = &c.spec {
+            gauge(&mut self.cpu_period, Some(spec.cpu_period));
+            gauge(&mut self.cpu_quota, spec.cpu_quota);
+            gauge(&mut self.cpu_shares, Some(spec.cpu_shares));
+            gauge(&mut self.memory_reservation, Some(spec.memory_reservation));
+            gauge(&mut self.memory_swap_limit, Some(spec.memory_swap_limit));
+        }
+    }
+
+    /// `container_last_seen` for a running container: now, as cAdvisor stamps every container
+    /// it tracks (it tracks running ones), so `time() - container_last_seen` finds one gone.
+    fn add_last_seen(&mut self, c: &Container, now: u64) {
+        if c.pid.is_some() {
+            self.last_seen.push_labels(base(c), now);
         }
     }
 
@@ -362,8 +463,51 @@ impl Families {
             self.fds,
         ];
         v.extend(self.network);
+        v.extend([
+            self.last_seen,
+            self.cache,
+            self.swap,
+            self.max_usage,
+            counter_without_total(self.failcnt),
+            self.mapped_file,
+            self.cpu_period,
+            self.cpu_quota,
+            self.cpu_shares,
+            self.memory_reservation,
+            self.memory_swap_limit,
+            self.processes,
+            self.sockets,
+        ]);
         v
     }
+}
+
+/// A counter under its exact name, without the `_total` that `prometheus-client` would add:
+/// cAdvisor's `container_memory_failcnt` is a counter so named, and dashboards query it so.
+/// Written as a text-format family (typed `counter` in 0.0.4, `unknown` in OpenMetrics, which
+/// wants `_total` on counters).
+fn counter_without_total(family: MetricFamily) -> MetricFamily {
+    use crate::textformat::{Family, Kind, Sample};
+    MetricFamily::from_text(Family {
+        name: family.name.to_string(),
+        help: Some(family.help.to_string()),
+        kind: Kind::Counter,
+        samples: family
+            .samples
+            .into_iter()
+            .map(|s| Sample {
+                suffix: "",
+                labels: s
+                    .labels
+                    .into_iter()
+                    .map(|(k, v)| (k.into_owned(), v))
+                    .collect(),
+                inner: None,
+                value: s.value.as_f64(),
+                timestamp_ms: None,
+            })
+            .collect(),
+    })
 }
 
 fn network_values(i: &crate::docker::cgroup::Interface) -> [u64; 8] {
@@ -456,19 +600,19 @@ impl Collector for Docker {
         let mut fams = Families::new();
         let containers: Vec<&Arc<Container>> = snapshot.containers.values().collect();
         let resources = self.resources(&containers, &snapshot);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         for (c, r) in containers.iter().zip(&resources) {
             fams.add_container(c, snapshot.exits.get(&c.docker_id).copied());
+            fams.add_last_seen(c, now);
             fams.add_oom_events(c, r.as_deref(), &snapshot);
             if let Some(r) = r {
                 fams.add_resources(c, r);
             }
         }
         // A host without containers gets no empty container families.
-        out.extend(
-            fams.into_vec()
-                .into_iter()
-                .filter(|f| !f.samples.is_empty()),
-        );
+        out.extend(fams.into_vec().into_iter().filter(|f| !f.is_empty()));
         Ok(())
     }
 }

@@ -40,6 +40,7 @@ collectors![
     health,
     hwmon,
     loadavg,
+    machine,
     mdadm,
     meminfo,
     netclass,

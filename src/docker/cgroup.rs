@@ -46,6 +46,54 @@ pub struct Resources {
     pub threads: Option<u64>,
     pub file_descriptors: Option<u64>,
     pub interfaces: Vec<Interface>,
+    /// Page cache (`total_cache` on v1, `file` on v2).
+    pub memory_cache_bytes: Option<u64>,
+    /// Swap in use (`total_swap` on v1, `memory.swap.current` on v2).
+    pub memory_swap_bytes: Option<u64>,
+    /// The peak usage (`memory.max_usage_in_bytes` on v1, `memory.peak` on v2 where the kernel
+    /// has it).
+    pub memory_max_usage_bytes: Option<u64>,
+    /// How often usage hit the limit (`memory.failcnt` on v1, `max` of `memory.events` on v2).
+    pub memory_failcnt: Option<u64>,
+    /// Memory-mapped files (`total_mapped_file` on v1, `file_mapped` on v2).
+    pub memory_mapped_file_bytes: Option<u64>,
+    /// Processes in the cgroup (`cgroup.procs`).
+    pub processes: Option<u64>,
+    /// Open sockets of those processes.
+    pub sockets: Option<u64>,
+}
+
+/// A container's limits as its cgroup holds them, the way cAdvisor reads its spec:
+/// `container_spec_cpu_{period,quota,shares}`, `container_spec_memory_{reservation,swap}_limit_bytes`.
+/// Read when Docker reports the container started or updated, not at every scrape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Spec {
+    pub cpu_period: u64,
+    /// `None` without a quota.
+    pub cpu_quota: Option<u64>,
+    /// `cpu.shares` on v1; on v2, `cpu.weight` mapped back to shares as cAdvisor does.
+    pub cpu_shares: u64,
+    /// 0 when unlimited (as cAdvisor reports limits beyond 2^62).
+    pub memory_reservation: u64,
+    pub memory_swap_limit: u64,
+}
+
+/// cAdvisor's `specMemoryValue`: a "limit" beyond any real memory (unlimited) is 0.
+fn spec_memory(v: u64) -> u64 {
+    if v > 1 << 62 {
+        0
+    } else {
+        v
+    }
+}
+
+/// cAdvisor's reading of a cgroup number: `max` is `u64::MAX`, absent or odd is 0.
+fn cgroup_u64(text: Option<String>) -> u64 {
+    match text.as_deref().map(str::trim) {
+        Some("max") => u64::MAX,
+        Some(v) => v.parse().unwrap_or(0),
+        None => 0,
+    }
 }
 
 /// Interfaces cAdvisor leaves out of container network metrics.
@@ -90,6 +138,56 @@ impl Layout {
     /// Whether the cgroup at `path` exists on this machine.
     pub fn has(&self, path: &str) -> bool {
         self.dir("memory", path).is_dir()
+    }
+
+    /// The cgroup's limits (see [`Spec`]); `None` when the cgroup is not on this machine.
+    pub fn spec(&self, path: &str) -> Option<Spec> {
+        match self {
+            Layout::V1(_) => {
+                let cpu = KernelDir::open(&self.dir("cpu", path)).ok();
+                let cpu = |f: &str| cpu.as_ref().and_then(|d| d.read(f));
+                let memory = KernelDir::open(&self.dir("memory", path)).ok()?;
+                let quota = cpu("cpu.cfs_quota_us")
+                    .and_then(|q| q.trim().parse::<u64>().ok())
+                    .filter(|&q| q != 0);
+                Some(Spec {
+                    cpu_period: cgroup_u64(cpu("cpu.cfs_period_us")),
+                    cpu_quota: quota,
+                    cpu_shares: cgroup_u64(cpu("cpu.shares")),
+                    memory_reservation: spec_memory(cgroup_u64(
+                        memory.read("memory.soft_limit_in_bytes"),
+                    )),
+                    memory_swap_limit: spec_memory(cgroup_u64(
+                        memory.read("memory.memsw.limit_in_bytes"),
+                    )),
+                })
+            }
+            Layout::V2(_) => {
+                let dir = KernelDir::open(&self.dir("", path)).ok()?;
+                let weight = cgroup_u64(dir.read("cpu.weight"));
+                let shares = if (1..=10_000).contains(&weight) {
+                    2 + ((weight - 1) * 262_142) / 9_999
+                } else {
+                    0
+                };
+                let (mut quota, mut period) = (None, 0);
+                if let Some(max) = dir.read("cpu.max") {
+                    if let Some((q, p)) = max.trim().split_once(' ') {
+                        if q != "max" {
+                            quota = q.parse::<u64>().ok().filter(|&q| q != 0);
+                        }
+                        period = cgroup_u64(Some(p.to_string()));
+                    }
+                }
+                Some(Spec {
+                    cpu_period: period,
+                    cpu_quota: quota,
+                    cpu_shares: shares,
+                    memory_reservation: spec_memory(cgroup_u64(dir.read("memory.min"))),
+                    memory_swap_limit: spec_memory(cgroup_u64(dir.read("memory.swap.max"))),
+                })
+            }
+        }
     }
 
     /// The cgroup path of a process, from `/proc/<pid>/cgroup`: the unified entry on v2, the
@@ -146,6 +244,7 @@ impl Layout {
             .ok()
             .and_then(|d| d.read("cpu.stat"));
         let cfs_field = |name: &str| cfs.as_deref().and_then(|s| keyed(s, name));
+        let procs = process_stats(&memory);
         Ok(Resources {
             cpu_usage_seconds: cpuacct("cpuacct.usage")
                 .and_then(|s| s.trim().parse::<u64>().ok())
@@ -165,8 +264,19 @@ impl Layout {
                 .ok()
                 .and_then(|d| d.read("pids.current"))
                 .and_then(|s| s.trim().parse().ok()),
-            file_descriptors: file_descriptors(&memory),
+            file_descriptors: procs.map(|p| p.fds),
             interfaces: Vec::new(),
+            memory_cache_bytes: field("total_cache"),
+            memory_swap_bytes: field("total_swap"),
+            memory_max_usage_bytes: memory
+                .read("memory.max_usage_in_bytes")
+                .and_then(|s| s.trim().parse().ok()),
+            memory_failcnt: memory
+                .read("memory.failcnt")
+                .and_then(|s| s.trim().parse().ok()),
+            memory_mapped_file_bytes: field("total_mapped_file"),
+            processes: procs.map(|p| p.processes),
+            sockets: procs.map(|p| p.sockets),
         })
     }
 
@@ -178,6 +288,8 @@ impl Layout {
         let cpu = dir.read("cpu.stat");
         let cpu_field = |name: &str| cpu.as_deref().and_then(|s| keyed(s, name));
         let usec = |name: &str| cpu_field(name).map(|us| us as f64 / 1e6);
+        let events = dir.read("memory.events");
+        let procs = process_stats(&dir);
         Ok(Resources {
             cpu_usage_seconds: usec("usage_usec"),
             cpu_user_seconds: usec("user_usec"),
@@ -188,26 +300,57 @@ impl Layout {
             memory_usage_bytes: Some(usage),
             memory_working_set_bytes: Some(working_set(usage, field("inactive_file"))),
             memory_rss_bytes: field("anon"),
-            oom_events: dir
-                .read("memory.events")
-                .and_then(|s| keyed(&s, "oom_kill")),
+            oom_events: events.as_deref().and_then(|s| keyed(s, "oom_kill")),
             threads: dir.read("pids.current").and_then(|s| s.trim().parse().ok()),
-            file_descriptors: file_descriptors(&dir),
+            file_descriptors: procs.map(|p| p.fds),
             interfaces: Vec::new(),
+            memory_cache_bytes: field("file"),
+            memory_swap_bytes: dir
+                .read("memory.swap.current")
+                .and_then(|s| s.trim().parse().ok()),
+            memory_max_usage_bytes: dir.read("memory.peak").and_then(|s| s.trim().parse().ok()),
+            memory_failcnt: events.as_deref().and_then(|s| keyed(s, "max")),
+            memory_mapped_file_bytes: field("file_mapped"),
+            processes: procs.map(|p| p.processes),
+            sockets: procs.map(|p| p.sockets),
         })
     }
 }
 
-/// Open file descriptors of every process in the cgroup (`cgroup.procs` of `dir`).
-fn file_descriptors(dir: &KernelDir) -> Option<u64> {
+/// What cAdvisor counts over a cgroup's processes.
+#[derive(Debug, Clone, Copy)]
+struct ProcessStats {
+    processes: u64,
+    fds: u64,
+    sockets: u64,
+}
+
+/// The processes in the cgroup (`cgroup.procs` of `dir`), their open file descriptors and how
+/// many of those are sockets (a `readlink` per descriptor, as cAdvisor does).
+fn process_stats(dir: &KernelDir) -> Option<ProcessStats> {
     let procs = dir.read("cgroup.procs")?;
-    Some(
-        procs
-            .lines()
-            .filter_map(|p| std::fs::read_dir(dir.proc_fd(p.trim())).ok())
-            .map(|d| d.count() as u64)
-            .sum(),
-    )
+    let mut stats = ProcessStats {
+        processes: 0,
+        fds: 0,
+        sockets: 0,
+    };
+    for pid in procs.lines().map(str::trim).filter(|p| !p.is_empty()) {
+        stats.processes += 1;
+        let fd_dir = dir.proc_fd(pid);
+        let Ok(entries) = std::fs::read_dir(&fd_dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            stats.fds += 1;
+            if std::fs::read_link(entry.path())
+                .map(|l| l.as_os_str().as_encoded_bytes().starts_with(b"socket:"))
+                .unwrap_or(false)
+            {
+                stats.sockets += 1;
+            }
+        }
+    }
+    Some(stats)
 }
 
 /// A directory of kernel pseudo-files (a cgroup) read through one open handle: each file is one
@@ -381,6 +524,26 @@ mod tests {
         assert_eq!((eth0.receive_errors, eth0.receive_dropped), (1, 2));
         assert_eq!((eth0.transmit_bytes, eth0.transmit_packets), (2000, 20));
         assert_eq!((eth0.transmit_errors, eth0.transmit_dropped), (3, 4));
+        assert_eq!(r.memory_cache_bytes, Some(41_943_040));
+        assert_eq!(r.memory_mapped_file_bytes, Some(4_194_304));
+        assert_eq!(r.memory_max_usage_bytes, Some(209_715_200));
+        assert_eq!(r.memory_swap_bytes, Some(1_048_576));
+        // `max` of memory.events: how often usage hit memory.max.
+        assert_eq!(r.memory_failcnt, Some(5));
+        assert_eq!(r.processes, Some(2));
+        let spec = layout.spec(ID).unwrap();
+        assert_eq!(
+            spec,
+            Spec {
+                cpu_period: 100_000,
+                cpu_quota: Some(50_000),
+                // cAdvisor's weight-to-shares mapping: 2 + (79 - 1) * 262142 / 9999.
+                cpu_shares: 2 + 78 * 262_142 / 9_999,
+                memory_reservation: 33_554_432,
+                // `max` is unlimited, which cAdvisor reports as 0.
+                memory_swap_limit: 0,
+            }
+        );
     }
 
     #[test]
@@ -402,6 +565,23 @@ mod tests {
         assert_eq!(r.oom_events, Some(1));
         assert_eq!(r.threads, Some(3));
         assert!(r.interfaces.is_empty(), "network not asked for");
+        assert_eq!(r.memory_cache_bytes, Some(4_000_000));
+        assert_eq!(r.memory_swap_bytes, Some(4096));
+        assert_eq!(r.memory_mapped_file_bytes, Some(1_000_000));
+        assert_eq!(r.memory_max_usage_bytes, Some(12_000_000));
+        assert_eq!(r.memory_failcnt, Some(3));
+        assert_eq!(
+            layout.spec(id).unwrap(),
+            Spec {
+                cpu_period: 100_000,
+                // -1: no quota.
+                cpu_quota: None,
+                cpu_shares: 512,
+                memory_reservation: 16_777_216,
+                // v1's "unlimited" (a page-rounded i64::MAX) is reported as 0, as cAdvisor.
+                memory_swap_limit: 0,
+            }
+        );
     }
 
     #[test]

@@ -108,9 +108,12 @@ pub struct DockerConfig {
     pub include_labels: Vec<LabelSelector>,
     /// No container matching any selector.
     pub exclude_labels: Vec<LabelSelector>,
-    /// Docker labels copied onto `hale_container_info` as `container_label_<name>` (cAdvisor's
-    /// naming). Default none: labels can be unbounded or hold secrets.
-    pub info_labels: Vec<String>,
+    /// Docker labels copied onto every container series as `container_label_<name>`, as
+    /// cAdvisor's `--whitelisted_container_labels` (cAdvisor copies every label by default).
+    /// Default none: labels can be unbounded or hold secrets. `info_labels`, its name before it
+    /// applied to every series, is still accepted.
+    #[serde(alias = "info_labels")]
+    pub container_labels: Vec<String>,
     /// Where hale keeps why containers stopped, so a restart of hale remembers which stops
     /// were asked for; `null`: in memory only.
     pub state_file: Option<std::path::PathBuf>,
@@ -129,7 +132,7 @@ impl Default for DockerConfig {
             exclude_name: None,
             include_labels: Vec::new(),
             exclude_labels: Vec::new(),
-            info_labels: Vec::new(),
+            container_labels: Vec::new(),
             state_file: Some("/var/lib/hale/docker-exits.json".into()),
         }
     }
@@ -258,8 +261,8 @@ pub struct Container {
     pub image: String,
     /// The image's content ID (`sha256:...`).
     pub image_id: String,
-    /// Only the labels named in `info_labels`.
-    pub info_labels: Vec<(String, String)>,
+    /// Only the labels named in `container_labels`, in that order.
+    pub container_labels: Vec<(String, String)>,
     pub state: State,
     pub health: Health,
     /// Docker's `RestartCount`: restarts by the restart policy since the container was created.
@@ -277,6 +280,8 @@ pub struct Container {
     pub memory_limit: u64,
     /// Resources come from the stats API for this container (its cgroup is not on this machine).
     pub use_stats_api: bool,
+    /// The cgroup's limits, read when the container was inspected (start, update, resync).
+    pub spec: Option<cgroup::Spec>,
 }
 
 /// What healing needs of every container, whether or not the `docker:` selection reports it:

@@ -60,6 +60,13 @@ pub fn resources(s: &ContainerStatsResponse) -> Resources {
         threads: s.pids_stats.as_ref().and_then(|p| p.current),
         file_descriptors: None,
         interfaces,
+        memory_cache_bytes: stat(["total_cache", "file"]),
+        memory_swap_bytes: stat(["total_swap", "swap"]),
+        memory_max_usage_bytes: s.memory_stats.as_ref().and_then(|m| m.max_usage),
+        memory_failcnt: s.memory_stats.as_ref().and_then(|m| m.failcnt),
+        memory_mapped_file_bytes: stat(["total_mapped_file", "file_mapped"]),
+        processes: None,
+        sockets: None,
     }
 }
 

@@ -491,13 +491,13 @@ impl Watcher {
             ResourceSource::Cgroup | ResourceSource::None => false,
         };
         let container = Container {
-            cgroup,
+            cgroup: cgroup.clone(),
             name,
             image: config.image.unwrap_or_default(),
             image_id: i.image.unwrap_or_default(),
-            info_labels: self
+            container_labels: self
                 .config
-                .info_labels
+                .container_labels
                 .iter()
                 .filter_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())))
                 .collect(),
@@ -511,6 +511,9 @@ impl Watcher {
             pid,
             own_network: network_mode != "host" && !network_mode.starts_with("container:"),
             memory_limit: host_config.memory.unwrap_or(0).max(0) as u64,
+            spec: pid
+                .filter(|_| !use_stats_api)
+                .and_then(|_| self.layout.spec(&cgroup)),
             use_stats_api,
             docker_id,
         };
