@@ -210,7 +210,20 @@ heal:
         probe = probe.local_addr().unwrap(),
         db = dir.path().join("heal.db").display(),
     ));
-    let hale = Hale::start(&[&format!("--config={}", config.path().display())]);
+    // A cron job's textfile, for the textfile panel.
+    let textfiles = tempfile::tempdir().unwrap();
+    std::fs::write(
+        textfiles.path().join("backup.prom"),
+        "backup_last_success_timestamp_seconds 1.7e9\n",
+    )
+    .unwrap();
+    let hale = Hale::start(&[
+        &format!("--config={}", config.path().display()),
+        &format!(
+            "--collector.textfile.directory={}",
+            textfiles.path().display()
+        ),
+    ]);
     let app = scope.name("app");
     wait_for(&hale, "the app container's resources", |s| {
         value(

@@ -910,7 +910,8 @@ fn health_reports_docker_and_container_health_checks() {
 #[test]
 fn cadvisor_families_agree_with_the_cgroup() {
     let scope = Scope::new("cadvisor");
-    let config = scope.config("container_labels: [com.docker.compose.service]");
+    let config =
+        scope.config("container_labels: [com.docker.compose.service]\ndisk_usage_interval: 1s");
     let hale = common::docker::hale_on(config.path(), &["--collector.machine"]);
     let id = scope.run(
         "web",

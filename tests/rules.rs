@@ -25,6 +25,9 @@ const STATE_ALERTS: &[&str] = &[
     "ContainerUnhealthy",
     "ContainerDown",
     "ContainerOomKilled",
+    "HostClockNotSynchronising",
+    "HostTextfileScrapeError",
+    "HostNetworkCarrierLost",
 ];
 
 /// What the project promises (issue 6), by the names the rules use.
@@ -60,6 +63,13 @@ const PROMISED: &[&str] = &[
     "HostNetworkErrors",
     "HostFileDescriptorsHigh",
     "HostClockSkew",
+    "HostClockNotSynchronising",
+    "HostClockOffsetHigh",
+    "HostTextfileScrapeError",
+    "HostTextfileStale",
+    "HostNetworkCarrierLost",
+    "HostNetworkInterfaceFlapping",
+    "HostNetworkInterfaceSaturated",
     // processes
     "ProcessGroupFileDescriptorsHigh",
     "ProcessGroupThreadsRising",
@@ -71,6 +81,8 @@ const PROMISED: &[&str] = &[
     "ContainerOomKilled",
     "ContainerMemoryNearLimit",
     "ContainerCpuThrottled",
+    "ContainerMemoryLimitHit",
+    "ContainerWritableLayerFilling",
 ];
 
 fn yaml_files(dir: &str) -> Vec<PathBuf> {

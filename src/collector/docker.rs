@@ -93,6 +93,10 @@ struct Families {
     memory_swap_limit: MetricFamily,
     processes: MetricFamily,
     sockets: MetricFamily,
+    fs_usage: MetricFamily,
+    fs_limit: MetricFamily,
+    fs_inodes_free: MetricFamily,
+    fs_inodes_total: MetricFamily,
 }
 
 /// cAdvisor's network families, in the order of [`network_values`].
@@ -325,6 +329,26 @@ impl Families {
                 None,
                 "Number of open sockets for the container.",
             ),
+            fs_usage: MetricFamily::gauge(
+                "container_fs_usage",
+                bytes(),
+                "Number of bytes that are consumed by the container on this filesystem.",
+            ),
+            fs_limit: MetricFamily::gauge(
+                "container_fs_limit",
+                bytes(),
+                "Number of bytes that can be consumed by the container on this filesystem.",
+            ),
+            fs_inodes_free: MetricFamily::gauge(
+                "container_fs_inodes_free",
+                None,
+                "Number of available Inodes",
+            ),
+            fs_inodes_total: MetricFamily::gauge(
+                "container_fs_inodes_total",
+                None,
+                "Number of Inodes",
+            ),
         }
     }
 
@@ -428,6 +452,22 @@ impl Families {
         }
     }
 
+    /// The writable layer's last measured use, and its filesystem's size (see
+    /// [`crate::docker::disk`]), by `device` as cAdvisor.
+    fn add_disk(&mut self, c: &Container, snapshot: &crate::docker::Snapshot) {
+        if c.pid.is_none() {
+            return;
+        }
+        let Some((usage, fs)) = snapshot.disk.get(&c.docker_id) else {
+            return;
+        };
+        let labels = || with(c, [("device", fs.device.clone())]);
+        self.fs_usage.push_labels(labels(), usage.bytes);
+        self.fs_limit.push_labels(labels(), fs.capacity_bytes);
+        self.fs_inodes_free.push_labels(labels(), fs.inodes_free);
+        self.fs_inodes_total.push_labels(labels(), fs.inodes);
+    }
+
     /// `container_last_seen` for a running container: now, as cAdvisor stamps every container
     /// it tracks (it tracks running ones), so `time() - container_last_seen` finds one gone.
     fn add_last_seen(&mut self, c: &Container, now: u64) {
@@ -477,6 +517,10 @@ impl Families {
             self.memory_swap_limit,
             self.processes,
             self.sockets,
+            self.fs_usage,
+            self.fs_limit,
+            self.fs_inodes_free,
+            self.fs_inodes_total,
         ]);
         v
     }
@@ -606,6 +650,7 @@ impl Collector for Docker {
         for (c, r) in containers.iter().zip(&resources) {
             fams.add_container(c, snapshot.exits.get(&c.docker_id).copied());
             fams.add_last_seen(c, now);
+            fams.add_disk(c, &snapshot);
             fams.add_oom_events(c, r.as_deref(), &snapshot);
             if let Some(r) = r {
                 fams.add_resources(c, r);

@@ -16,6 +16,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 pub mod cgroup;
+pub mod disk;
 pub mod exits;
 pub mod stats;
 pub mod watcher;
@@ -117,6 +118,10 @@ pub struct DockerConfig {
     /// Where hale keeps why containers stopped, so a restart of hale remembers which stops
     /// were asked for; `null`: in memory only.
     pub state_file: Option<std::path::PathBuf>,
+    /// How often the running containers' writable layers are measured, in the background
+    /// (`container_fs_*`); `0s`: never.
+    #[serde(deserialize_with = "crate::de::duration")]
+    pub disk_usage_interval: Duration,
 }
 
 impl Default for DockerConfig {
@@ -134,6 +139,7 @@ impl Default for DockerConfig {
             exclude_labels: Vec::new(),
             container_labels: Vec::new(),
             state_file: Some("/var/lib/hale/docker-exits.json".into()),
+            disk_usage_interval: Duration::from_secs(60),
         }
     }
 }
@@ -282,6 +288,9 @@ pub struct Container {
     pub use_stats_api: bool,
     /// The cgroup's limits, read when the container was inspected (start, update, resync).
     pub spec: Option<cgroup::Spec>,
+    /// The writable layer's directory as hale sees it (overlay2's `UpperDir` under
+    /// `--path.rootfs`), when the storage driver has one.
+    pub upper_dir: Option<std::path::PathBuf>,
 }
 
 /// What healing needs of every container, whether or not the `docker:` selection reports it:
@@ -330,6 +339,9 @@ pub struct Snapshot {
     pub containers: BTreeMap<String, Arc<Container>>,
     /// Resources from the stats API, by Docker ID, for containers that use it.
     pub stats: BTreeMap<String, Arc<Resources>>,
+    /// By Docker ID: the last walk of each running container's writable layer, and its
+    /// filesystem.
+    pub disk: BTreeMap<String, (disk::LayerUsage, disk::Filesystem)>,
     /// Every container by name, selected or not, for healing. Empty unless `connection` is `Up`.
     pub known: BTreeMap<String, Arc<Known>>,
     /// By Docker ID: why each container seen stopping since its last start stopped. Kept across
@@ -354,6 +366,7 @@ impl Snapshot {
             connection: Connection::Connecting,
             containers: BTreeMap::new(),
             stats: BTreeMap::new(),
+            disk: BTreeMap::new(),
             known: BTreeMap::new(),
             exits: BTreeMap::new(),
             oom_events: BTreeMap::new(),

@@ -188,6 +188,8 @@ impl Watcher {
 
         let stats = self.stats_loop(docker.clone());
         tokio::pin!(stats);
+        let disk = self.disk_loop();
+        tokio::pin!(disk);
         let mut resync = tokio::time::interval(self.config.resync_interval);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         resync.tick().await; // the first tick is immediate; the list just ran
@@ -200,6 +202,7 @@ impl Watcher {
                 },
                 _ = resync.tick() => self.resync(&docker, driver).await?,
                 () = &mut stats => {}
+                () = &mut disk => {}
             }
         }
     }
@@ -395,6 +398,49 @@ impl Watcher {
         Ok(())
     }
 
+    /// Measures the running containers' writable layers every `disk_usage_interval`, for the
+    /// session's life, on a blocking thread (see [`super::disk`]).
+    async fn disk_loop(&self) {
+        if self.config.disk_usage_interval.is_zero() {
+            return std::future::pending().await;
+        }
+        let mut tick = tokio::time::interval(self.config.disk_usage_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let wanted: Vec<(String, std::path::PathBuf)> = self
+                .snapshot()
+                .containers
+                .values()
+                .filter(|c| c.pid.is_some())
+                .filter_map(|c| Some((c.docker_id.clone(), c.upper_dir.clone()?)))
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let mounts_path = self.paths.proc("self/mounts");
+            let measured = tokio::task::spawn_blocking(move || {
+                let mounts = std::fs::read_to_string(mounts_path).unwrap_or_default();
+                wanted
+                    .into_iter()
+                    .filter_map(|(id, dir)| {
+                        let usage = super::disk::usage(&dir).ok()?;
+                        let fs = super::disk::filesystem(&dir, &mounts)?;
+                        Some((id, (usage, fs)))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            self.publish(|s| {
+                s.disk = measured
+                    .into_iter()
+                    .filter(|(id, _)| s.containers.contains_key(id))
+                    .collect();
+            });
+        }
+    }
+
     /// Polls the stats API for the containers that need it, for the session's life.
     async fn stats_loop(&self, docker: Docker) {
         if matches!(
@@ -514,6 +560,11 @@ impl Watcher {
             spec: pid
                 .filter(|_| !use_stats_api)
                 .and_then(|_| self.layout.spec(&cgroup)),
+            upper_dir: i
+                .graph_driver
+                .as_ref()
+                .and_then(|g| g.data.get("UpperDir"))
+                .map(|d| self.paths.rootfs_join(d)),
             use_stats_api,
             docker_id,
         };
