@@ -1039,4 +1039,97 @@ fn cadvisor_families_agree_with_the_cgroup() {
         value(&s, "machine_memory_bytes", &[]),
         Some(mem_total * 1024.0)
     );
+
+    // The writable layer: 8 MB written into the container shows within a walk or two, on the
+    // filesystem Docker keeps its data on.
+    let layer = |s: &[Series]| container_value(s, "container_fs_usage_bytes", &name, &[]);
+    let first = wait_for(&hale, "a first walk of the layer", |s| layer(s).is_some());
+    let before = layer(&first).unwrap();
+    scope.docker(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "head -c 8000000 /dev/urandom > /junk",
+    ]);
+    let s = wait_for(&hale, "the layer to grow by 8 MB", |s| {
+        layer(s).is_some_and(|v| v >= before + 8_000_000.0)
+    });
+    let upper = scope.inspect(&id, "{{.GraphDriver.Data.UpperDir}}");
+    let du = Command::new("du").args(["-sxB1", &upper]).output().unwrap();
+    let du: f64 = String::from_utf8_lossy(&du.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // du and hale walk the same tree; the container may touch a file between the two.
+    let ours = layer(&s).unwrap();
+    assert!((ours - du).abs() < 1024.0 * 1024.0, "hale {ours}, du {du}");
+    let df = Command::new("df")
+        .args(["-B1", "--output=size,itotal", &upper])
+        .output()
+        .unwrap();
+    let df = String::from_utf8_lossy(&df.stdout);
+    let mut numbers = df.lines().nth(1).unwrap().split_whitespace();
+    let size: f64 = numbers.next().unwrap().parse().unwrap();
+    let inodes: f64 = numbers.next().unwrap().parse().unwrap();
+    assert_eq!(
+        container_value(&s, "container_fs_limit_bytes", &name, &[]),
+        Some(size)
+    );
+    assert_eq!(
+        container_value(&s, "container_fs_inodes_total", &name, &[]),
+        Some(inodes)
+    );
+    let device = s
+        .iter()
+        .find(|x| x.name == "container_fs_usage_bytes" && x.labels.get("name") == Some(&name))
+        .and_then(|x| x.labels.get("device").cloned())
+        .unwrap();
+    assert!(!device.is_empty(), "the device label names the filesystem");
+
+    // Block I/O: what the cgroup's blkio file says per device, hale says under the device's
+    // name. (Where Docker's disk is not a block device the cgroup names none, and hale then
+    // has no series.)
+    if !v2 {
+        let blkio_dir = dir.replacen("/sys/fs/cgroup/memory", "/sys/fs/cgroup/blkio", 1);
+        let text = std::fs::read_to_string(format!(
+            "{blkio_dir}/blkio.throttle.io_service_bytes_recursive"
+        ))
+        .unwrap();
+        let reads: Vec<(String, f64)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let (dev, op, v) = (f.next()?, f.next()?, f.next()?);
+                let v: f64 = v.parse().ok()?;
+                (op == "Read").then(|| (dev.to_string(), v))
+            })
+            .collect();
+        let ours: Vec<&Series> = s
+            .iter()
+            .filter(|x| {
+                x.name == "container_fs_reads_bytes_total" && x.labels.get("name") == Some(&name)
+            })
+            .collect();
+        assert_eq!(ours.len(), reads.len(), "{reads:?}");
+        for (dev, v) in reads {
+            let uevent = std::fs::read_to_string(format!("/sys/dev/block/{dev}/uevent")).unwrap();
+            let devname = uevent
+                .lines()
+                .find_map(|l| l.strip_prefix("DEVNAME="))
+                .unwrap();
+            let hale = ours
+                .iter()
+                .find(|x| x.labels.get("device") == Some(&format!("/dev/{devname}")))
+                .unwrap();
+            // hale read the counter before this test read the file.
+            assert!(
+                hale.value <= v,
+                "{dev}: hale {} then the file {v}",
+                hale.value
+            );
+        }
+    }
 }

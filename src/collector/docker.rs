@@ -20,11 +20,36 @@ use crate::metric::{Label, MetricFamily, Unit, Value};
 /// The docker collector.
 pub struct Docker {
     watcher: Arc<Watcher>,
+    /// Block device names by major:minor, for the `device` label of block I/O (`/dev/sda`).
+    devices: parking_lot::Mutex<std::collections::HashMap<(u32, u32), Option<String>>>,
 }
 
 impl Docker {
     pub fn new(watcher: Arc<Watcher>) -> Self {
-        Self { watcher }
+        Self {
+            watcher,
+            devices: parking_lot::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// `/dev/<name>` of a block device, from `<sysfs>/dev/block/MAJ:MIN/uevent`'s `DEVNAME`,
+    /// as cAdvisor names devices; `None` when sysfs does not know it.
+    fn device_name(&self, major: u32, minor: u32) -> Option<String> {
+        let mut cache = self.devices.lock();
+        cache
+            .entry((major, minor))
+            .or_insert_with(|| {
+                let uevent = self
+                    .watcher
+                    .paths()
+                    .sys(format!("dev/block/{major}:{minor}/uevent"));
+                std::fs::read_to_string(uevent).ok().and_then(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix("DEVNAME="))
+                        .map(|n| format!("/dev/{}", n.trim()))
+                })
+            })
+            .clone()
     }
 }
 
@@ -97,6 +122,10 @@ struct Families {
     fs_limit: MetricFamily,
     fs_inodes_free: MetricFamily,
     fs_inodes_total: MetricFamily,
+    fs_reads_bytes: MetricFamily,
+    fs_writes_bytes: MetricFamily,
+    fs_reads: MetricFamily,
+    fs_writes: MetricFamily,
 }
 
 /// cAdvisor's network families, in the order of [`network_values`].
@@ -349,6 +378,26 @@ impl Families {
                 None,
                 "Number of Inodes",
             ),
+            fs_reads_bytes: MetricFamily::counter(
+                "container_fs_reads",
+                bytes(),
+                "Cumulative count of bytes read",
+            ),
+            fs_writes_bytes: MetricFamily::counter(
+                "container_fs_writes",
+                bytes(),
+                "Cumulative count of bytes written",
+            ),
+            fs_reads: MetricFamily::counter(
+                "container_fs_reads",
+                None,
+                "Cumulative count of reads completed",
+            ),
+            fs_writes: MetricFamily::counter(
+                "container_fs_writes",
+                None,
+                "Cumulative count of writes completed",
+            ),
         }
     }
 
@@ -398,6 +447,20 @@ impl Families {
         let events = snapshot.oom_events.get(&c.docker_id).copied().unwrap_or(0);
         let cgroup = r.and_then(|r| r.oom_events).unwrap_or(0);
         self.oom_events.push_labels(base(c), events.max(cgroup));
+    }
+
+    /// Block I/O by device, under the names `device_name` gives.
+    fn add_block_io(&mut self, c: &Container, r: &Resources, names: &dyn Fn(u32, u32) -> Option<String>) {
+        for b in &r.block_io {
+            let Some(device) = names(b.major, b.minor) else {
+                continue;
+            };
+            let labels = || with(c, [("device", device.clone())]);
+            self.fs_reads_bytes.push_labels(labels(), b.read_bytes);
+            self.fs_writes_bytes.push_labels(labels(), b.write_bytes);
+            self.fs_reads.push_labels(labels(), b.reads);
+            self.fs_writes.push_labels(labels(), b.writes);
+        }
     }
 
     fn add_resources(&mut self, c: &Container, r: &Resources) {
@@ -521,6 +584,10 @@ impl Families {
             self.fs_limit,
             self.fs_inodes_free,
             self.fs_inodes_total,
+            self.fs_reads_bytes,
+            self.fs_writes_bytes,
+            self.fs_reads,
+            self.fs_writes,
         ]);
         v
     }
@@ -654,6 +721,7 @@ impl Collector for Docker {
             fams.add_oom_events(c, r.as_deref(), &snapshot);
             if let Some(r) = r {
                 fams.add_resources(c, r);
+                fams.add_block_io(c, r, &|major, minor| self.device_name(major, minor));
             }
         }
         // A host without containers gets no empty container families.

@@ -61,6 +61,108 @@ pub struct Resources {
     pub processes: Option<u64>,
     /// Open sockets of those processes.
     pub sockets: Option<u64>,
+    /// Block I/O per device (blkio on v1, `io.stat` on v2).
+    pub block_io: Vec<BlockIo>,
+}
+
+/// One block device's I/O by a cgroup, as cAdvisor's `container_fs_{reads,writes}{_bytes,}_total`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BlockIo {
+    pub major: u32,
+    pub minor: u32,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+    pub reads: u64,
+    pub writes: u64,
+}
+
+impl BlockIo {
+    /// Records `value` for device `major:minor`: bytes or operations (`is_bytes`), read or
+    /// written (`op`, `Read`/`Write` in any case; others are ignored).
+    pub fn record(
+        devices: &mut Vec<BlockIo>,
+        major: u32,
+        minor: u32,
+        is_bytes: bool,
+        op: &str,
+        value: u64,
+    ) {
+        let i = match devices
+            .iter()
+            .position(|b| b.major == major && b.minor == minor)
+        {
+            Some(i) => i,
+            None => {
+                devices.push(BlockIo {
+                    major,
+                    minor,
+                    ..BlockIo::default()
+                });
+                devices.len() - 1
+            }
+        };
+        let Some(b) = devices.get_mut(i) else { return };
+        match (is_bytes, op.to_ascii_lowercase().as_str()) {
+            (true, "read") => b.read_bytes = value,
+            (true, "write") => b.write_bytes = value,
+            (false, "read") => b.reads = value,
+            (false, "write") => b.writes = value,
+            _ => {}
+        }
+    }
+}
+
+/// Parses cgroup v1 blkio files (`MAJ:MIN Read 4096` lines; `Total` ignored): bytes from
+/// `bytes`, operations from `ops`.
+fn parse_blkio_v1(bytes: &str, ops: &str) -> Vec<BlockIo> {
+    let mut out: Vec<BlockIo> = Vec::new();
+    for (text, is_bytes) in [(bytes, true), (ops, false)] {
+        for line in text.lines() {
+            let mut f = line.split_whitespace();
+            let (Some(dev), Some(op), Some(v)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            let Some((major, minor)) = dev.split_once(':') else {
+                continue;
+            };
+            let (Ok(major), Ok(minor), Ok(v)) =
+                (major.parse::<u32>(), minor.parse::<u32>(), v.parse::<u64>())
+            else {
+                continue;
+            };
+            BlockIo::record(&mut out, major, minor, is_bytes, op, v);
+        }
+    }
+    out
+}
+
+/// Parses cgroup v2 `io.stat` (`MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=..`).
+fn parse_io_stat(text: &str) -> Vec<BlockIo> {
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let (major, minor) = f.next()?.split_once(':')?;
+            let mut b = BlockIo {
+                major: major.parse().ok()?,
+                minor: minor.parse().ok()?,
+                ..BlockIo::default()
+            };
+            for kv in f {
+                let Some((k, v)) = kv.split_once('=') else {
+                    continue;
+                };
+                let Ok(v) = v.parse::<u64>() else { continue };
+                match k {
+                    "rbytes" => b.read_bytes = v,
+                    "wbytes" => b.write_bytes = v,
+                    "rios" => b.reads = v,
+                    "wios" => b.writes = v,
+                    _ => {}
+                }
+            }
+            Some(b)
+        })
+        .collect()
 }
 
 /// A container's limits as its cgroup holds them, the way cAdvisor reads its spec:
@@ -277,7 +379,27 @@ impl Layout {
             memory_mapped_file_bytes: field("total_mapped_file"),
             processes: procs.map(|p| p.processes),
             sockets: procs.map(|p| p.sockets),
+            block_io: self.blkio_v1(path),
         })
+    }
+
+    /// The cgroup's block I/O on v1, from the first of the CFQ, BFQ and throttle files that has
+    /// any device (the order runc reads them in).
+    fn blkio_v1(&self, path: &str) -> Vec<BlockIo> {
+        let Ok(dir) = KernelDir::open(&self.dir("blkio", path)) else {
+            return Vec::new();
+        };
+        for prefix in ["blkio.", "blkio.bfq.", "blkio.throttle."] {
+            let bytes = dir.read(&format!("{prefix}io_service_bytes_recursive"));
+            let ops = dir.read(&format!("{prefix}io_serviced_recursive"));
+            if let (Some(bytes), Some(ops)) = (bytes, ops) {
+                let parsed = parse_blkio_v1(&bytes, &ops);
+                if !parsed.is_empty() {
+                    return parsed;
+                }
+            }
+        }
+        Vec::new()
     }
 
     fn read_v2(&self, paths: &HostPaths, path: &str) -> Result<Resources, ReadError> {
@@ -313,6 +435,10 @@ impl Layout {
             memory_mapped_file_bytes: field("file_mapped"),
             processes: procs.map(|p| p.processes),
             sockets: procs.map(|p| p.sockets),
+            block_io: dir
+                .read("io.stat")
+                .map(|t| parse_io_stat(&t))
+                .unwrap_or_default(),
         })
     }
 }
@@ -531,6 +657,17 @@ mod tests {
         // `max` of memory.events: how often usage hit memory.max.
         assert_eq!(r.memory_failcnt, Some(5));
         assert_eq!(r.processes, Some(2));
+        assert_eq!(
+            r.block_io,
+            vec![BlockIo {
+                major: 8,
+                minor: 0,
+                read_bytes: 1_048_576,
+                write_bytes: 2_097_152,
+                reads: 16,
+                writes: 32,
+            }]
+        );
         let spec = layout.spec(ID).unwrap();
         assert_eq!(
             spec,
@@ -570,6 +707,28 @@ mod tests {
         assert_eq!(r.memory_mapped_file_bytes, Some(1_000_000));
         assert_eq!(r.memory_max_usage_bytes, Some(12_000_000));
         assert_eq!(r.memory_failcnt, Some(3));
+        // The throttle files, since the BFQ ones name no device.
+        assert_eq!(
+            r.block_io,
+            vec![
+                BlockIo {
+                    major: 8,
+                    minor: 0,
+                    read_bytes: 4_096_000,
+                    write_bytes: 8192,
+                    reads: 1000,
+                    writes: 2,
+                },
+                BlockIo {
+                    major: 253,
+                    minor: 1,
+                    read_bytes: 100,
+                    write_bytes: 0,
+                    reads: 1,
+                    writes: 0,
+                },
+            ]
+        );
         assert_eq!(
             layout.spec(id).unwrap(),
             Spec {

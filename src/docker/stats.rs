@@ -67,7 +67,35 @@ pub fn resources(s: &ContainerStatsResponse) -> Resources {
         memory_mapped_file_bytes: stat(["total_mapped_file", "file_mapped"]),
         processes: None,
         sockets: None,
+        block_io: block_io(s),
     }
+}
+
+/// Block I/O per device from the stats API's `blkio_stats` (the v1 names; v2 engines fill the
+/// same fields from `io.stat`).
+fn block_io(s: &bollard::models::ContainerStatsResponse) -> Vec<crate::docker::cgroup::BlockIo> {
+    use crate::docker::cgroup::BlockIo;
+    let mut out: Vec<BlockIo> = Vec::new();
+    let Some(blkio) = s.blkio_stats.as_ref() else {
+        return out;
+    };
+    for (entries, is_bytes) in [
+        (blkio.io_service_bytes_recursive.as_deref(), true),
+        (blkio.io_serviced_recursive.as_deref(), false),
+    ] {
+        for e in entries.unwrap_or_default() {
+            let (Some(major), Some(minor), Some(op), Some(v)) =
+                (e.major, e.minor, e.op.as_deref(), e.value)
+            else {
+                continue;
+            };
+            let (Ok(major), Ok(minor)) = (u32::try_from(major), u32::try_from(minor)) else {
+                continue;
+            };
+            BlockIo::record(&mut out, major, minor, is_bytes, op, v);
+        }
+    }
+    out
 }
 
 /// Asks the stats API for each container ID, at most `concurrency` at a time, each
