@@ -1040,6 +1040,21 @@ fn cadvisor_families_agree_with_the_cgroup() {
         Some(mem_total * 1024.0)
     );
 
+    // The root cgroup (cAdvisor's id="/"): the whole machine, at least the container.
+    let root = |metric: &str| {
+        value(&s, metric, &[("id", "/")]).unwrap_or_else(|| panic!("{metric}{{id=\"/\"}}"))
+    };
+    assert!(root("container_cpu_usage_seconds_total") >= v("container_cpu_usage_seconds_total"));
+    assert!(root("container_memory_usage_bytes") >= v("container_memory_usage_bytes"));
+    if !v2 {
+        let usage: f64 = std::fs::read_to_string("/sys/fs/cgroup/memory/memory.usage_in_bytes")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!((root("container_memory_usage_bytes") - usage).abs() < 256.0 * mib);
+    }
+
     // The writable layer: 8 MB written into the container shows within a walk or two, on the
     // filesystem Docker keeps its data on.
     let layer = |s: &[Series]| container_value(s, "container_fs_usage_bytes", &name, &[]);

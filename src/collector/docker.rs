@@ -449,13 +449,56 @@ impl Families {
         self.oom_events.push_labels(base(c), events.max(cgroup));
     }
 
-    /// Block I/O by device, under the names `device_name` gives.
-    fn add_block_io(&mut self, c: &Container, r: &Resources, names: &dyn Fn(u32, u32) -> Option<String>) {
+    /// The root cgroup, cAdvisor's `id="/"`: the machine's CPU, memory and block I/O, which
+    /// dashboards divide containers' shares by. Only `id` labels it, as cAdvisor's.
+    fn add_root(&mut self, r: &Resources, now: u64, names: &dyn Fn(u32, u32) -> Option<String>) {
+        let id = || -> Vec<Label> { vec![("id".into(), "/".to_string())] };
+        let both = |fam: &mut MetricFamily, v: Option<u64>| {
+            if let Some(v) = v {
+                fam.push_labels(id(), v);
+            }
+        };
+        if let Some(v) = r.cpu_usage_seconds {
+            let mut labels = id();
+            labels.push(("cpu".into(), "total".into()));
+            self.cpu_usage.push_labels(labels, v);
+        }
+        for (fam, v) in [
+            (&mut self.cpu_user, r.cpu_user_seconds),
+            (&mut self.cpu_system, r.cpu_system_seconds),
+        ] {
+            if let Some(v) = v {
+                fam.push_labels(id(), v);
+            }
+        }
+        both(&mut self.memory_usage, r.memory_usage_bytes);
+        both(&mut self.working_set, r.memory_working_set_bytes);
+        both(&mut self.rss, r.memory_rss_bytes);
+        both(&mut self.cache, r.memory_cache_bytes);
+        both(&mut self.swap, r.memory_swap_bytes);
+        both(&mut self.mapped_file, r.memory_mapped_file_bytes);
+        both(&mut self.max_usage, r.memory_max_usage_bytes);
+        both(&mut self.failcnt, r.memory_failcnt);
+        self.last_seen.push_labels(id(), now);
+        self.add_block_io(&id, r, names);
+    }
+
+    /// Block I/O by device (named by `names`), on the series `labels` makes.
+    fn add_block_io(
+        &mut self,
+        labels: &dyn Fn() -> Vec<Label>,
+        r: &Resources,
+        names: &dyn Fn(u32, u32) -> Option<String>,
+    ) {
         for b in &r.block_io {
             let Some(device) = names(b.major, b.minor) else {
                 continue;
             };
-            let labels = || with(c, [("device", device.clone())]);
+            let labels = || {
+                let mut l = labels();
+                l.push(("device".into(), device.clone()));
+                l
+            };
             self.fs_reads_bytes.push_labels(labels(), b.read_bytes);
             self.fs_writes_bytes.push_labels(labels(), b.write_bytes);
             self.fs_reads.push_labels(labels(), b.reads);
@@ -721,7 +764,17 @@ impl Collector for Docker {
             fams.add_oom_events(c, r.as_deref(), &snapshot);
             if let Some(r) = r {
                 fams.add_resources(c, r);
-                fams.add_block_io(c, r, &|major, minor| self.device_name(major, minor));
+                fams.add_block_io(&|| base(c), r, &|major, minor| {
+                    self.device_name(major, minor)
+                });
+            }
+        }
+        if !matches!(
+            self.watcher.config().resources,
+            crate::docker::ResourceSource::None | crate::docker::ResourceSource::StatsApi
+        ) {
+            if let Some(root) = self.watcher.layout().read_root(self.watcher.paths()) {
+                fams.add_root(&root, now, &|major, minor| self.device_name(major, minor));
             }
         }
         // A host without containers gets no empty container families.

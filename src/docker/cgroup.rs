@@ -292,6 +292,57 @@ impl Layout {
         }
     }
 
+    /// The root cgroup's usage, cAdvisor's `id="/"` (the whole machine): CPU, memory and block
+    /// I/O, without the per-process counts (they would walk every process of the host). On v2
+    /// the root has no `memory.current`, so usage is `MemTotal - MemFree`, as runc computes it.
+    pub fn read_root(&self, paths: &HostPaths) -> Option<Resources> {
+        match self {
+            Layout::V1(_) => {
+                let mut r = self.read_v1(paths, "/").ok()?;
+                r.file_descriptors = None;
+                r.processes = None;
+                r.sockets = None;
+                r.threads = None;
+                Some(r)
+            }
+            Layout::V2(_) => {
+                let dir = KernelDir::open(&self.dir("", "/")).ok()?;
+                let meminfo = std::fs::read_to_string(paths.proc("meminfo")).ok()?;
+                let kib = |key: &str| {
+                    meminfo
+                        .lines()
+                        .find_map(|l| l.strip_prefix(key))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                        .map(|v| v.saturating_mul(1024))
+                };
+                let usage = kib("MemTotal:")?.saturating_sub(kib("MemFree:")?);
+                let stat = dir.read("memory.stat");
+                let field = |name: &str| stat.as_deref().and_then(|s| keyed(s, name));
+                let cpu = dir.read("cpu.stat");
+                let usec = |name: &str| {
+                    cpu.as_deref()
+                        .and_then(|s| keyed(s, name))
+                        .map(|us| us as f64 / 1e6)
+                };
+                Some(Resources {
+                    cpu_usage_seconds: usec("usage_usec"),
+                    cpu_user_seconds: usec("user_usec"),
+                    cpu_system_seconds: usec("system_usec"),
+                    memory_usage_bytes: Some(usage),
+                    memory_working_set_bytes: Some(working_set(usage, field("inactive_file"))),
+                    memory_rss_bytes: field("anon"),
+                    memory_cache_bytes: field("file"),
+                    memory_mapped_file_bytes: field("file_mapped"),
+                    block_io: dir
+                        .read("io.stat")
+                        .map(|t| parse_io_stat(&t))
+                        .unwrap_or_default(),
+                    ..Resources::default()
+                })
+            }
+        }
+    }
+
     /// The cgroup path of a process, from `/proc/<pid>/cgroup`: the unified entry on v2, the
     /// memory controller's on v1.
     pub fn path_of(&self, paths: &HostPaths, pid: u32) -> Option<String> {
@@ -741,6 +792,28 @@ mod tests {
                 memory_swap_limit: 0,
             }
         );
+    }
+
+    #[test]
+    fn the_root_cgroup_is_the_machine() {
+        let v2 = fixture_paths();
+        let root = Layout::detect(&v2).read_root(&v2).unwrap();
+        assert_eq!(root.cpu_usage_seconds, Some(9.0));
+        // MemTotal - MemFree, as runc computes the v2 root's usage.
+        assert_eq!(root.memory_usage_bytes, Some(12_000_000 * 1024));
+        assert_eq!(
+            root.memory_working_set_bytes,
+            Some(12_000_000 * 1024 - 3_000_000)
+        );
+        assert_eq!(root.memory_cache_bytes, Some(5_000_000));
+        assert_eq!(root.processes, None);
+        let v1 = v1_paths();
+        let root = Layout::detect(&v1).read_root(&v1).unwrap();
+        assert_eq!(root.cpu_usage_seconds, Some(50.0));
+        assert_eq!(root.memory_usage_bytes, Some(20_000_000));
+        assert_eq!(root.memory_working_set_bytes, Some(18_000_000));
+        assert_eq!(root.memory_rss_bytes, Some(7_000_000));
+        assert_eq!(root.file_descriptors, None);
     }
 
     #[test]
