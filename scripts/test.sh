@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of hale, after installing what the tests need on a Debian machine:
-#   - prometheus-node-exporter, for the side-by-side compatibility test;
+#   - prometheus-node-exporter and prometheus-process-exporter (and python3, a multi-threaded
+#     process to watch), for the side-by-side compatibility tests;
 #   - prometheus, which scrapes hale in a test;
 #   - wrk, for bench/ (not run here, but installed so the benchmarks work right after);
 #   - docker.io and busybox-static: the container tests run against a real engine, with a test
@@ -21,6 +22,8 @@ cd "$(dirname "$0")/.."
 
 packages=()
 command -v prometheus-node-exporter >/dev/null || packages+=(prometheus-node-exporter)
+command -v prometheus-process-exporter >/dev/null || packages+=(prometheus-process-exporter)
+command -v python3 >/dev/null || packages+=(python3)
 command -v wrk >/dev/null || packages+=(wrk)
 command -v prometheus >/dev/null || packages+=(prometheus)
 command -v mkfifo >/dev/null || packages+=(coreutils)
@@ -44,7 +47,7 @@ if [ ${#packages[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 # Debian starts these as services on install; the tests start their own.
-for service in prometheus prometheus-node-exporter prometheus-alertmanager; do
+for service in prometheus prometheus-node-exporter prometheus-process-exporter prometheus-alertmanager; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl stop "$service" || true
   fi

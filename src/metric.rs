@@ -221,3 +221,31 @@ impl MetricFamily {
         self
     }
 }
+
+/// A counter under its exact name, without the `_total` that `prometheus-client` adds: for
+/// other programs' counters named so (cAdvisor's `container_memory_failcnt`,
+/// process-exporter's `namedprocess_scrape_errors`), which dashboards query by that name.
+/// Written as a text-format family: typed `counter` in text 0.0.4, `unknown` in OpenMetrics
+/// (which wants `_total` on counters).
+pub fn exact_counter(
+    name: &str,
+    help: &str,
+    samples: Vec<(Vec<(String, String)>, f64)>,
+) -> MetricFamily {
+    use crate::textformat::{Family, Kind as TextKind, Sample as TextSample};
+    MetricFamily::from_text(Family {
+        name: name.to_string(),
+        help: Some(help.to_string()),
+        kind: TextKind::Counter,
+        samples: samples
+            .into_iter()
+            .map(|(labels, value)| TextSample {
+                suffix: "",
+                labels,
+                inner: None,
+                value,
+                timestamp_ms: None,
+            })
+            .collect(),
+    })
+}

@@ -636,32 +636,21 @@ impl Families {
     }
 }
 
-/// A counter under its exact name, without the `_total` that `prometheus-client` would add:
-/// cAdvisor's `container_memory_failcnt` is a counter so named, and dashboards query it so.
-/// Written as a text-format family (typed `counter` in 0.0.4, `unknown` in OpenMetrics, which
-/// wants `_total` on counters).
+/// cAdvisor's `container_memory_failcnt`, a counter without `_total` (see
+/// [`crate::metric::exact_counter`]).
 fn counter_without_total(family: MetricFamily) -> MetricFamily {
-    use crate::textformat::{Family, Kind, Sample};
-    MetricFamily::from_text(Family {
-        name: family.name.to_string(),
-        help: Some(family.help.to_string()),
-        kind: Kind::Counter,
-        samples: family
+    crate::metric::exact_counter(
+        &family.name,
+        &family.help,
+        family
             .samples
             .into_iter()
-            .map(|s| Sample {
-                suffix: "",
-                labels: s
-                    .labels
-                    .into_iter()
-                    .map(|(k, v)| (k.into_owned(), v))
-                    .collect(),
-                inner: None,
-                value: s.value.as_f64(),
-                timestamp_ms: None,
+            .map(|s| {
+                let labels = s.labels.into_iter().map(|(k, v)| (k.into_owned(), v)).collect();
+                (labels, s.value.as_f64())
             })
             .collect(),
-    })
+    )
 }
 
 fn network_values(i: &crate::docker::cgroup::Interface) -> [u64; 8] {

@@ -114,7 +114,11 @@ impl Health {
         let sources = sampler::Sources {
             paths: paths.clone(),
             filesystem: filesystem::Filesystem::new(paths.clone(), inputs.filesystem),
-            processes: processes::Processes::new(paths.clone(), inputs.process_names),
+            processes: processes::Processes::with_options(
+                paths.clone(),
+                inputs.process_names,
+                processes::Options::fds_only(),
+            ),
             docker: inputs.docker,
             uptime: paths.proc("uptime"),
         };
