@@ -47,6 +47,9 @@ const COLLECTORS: &[&str] = &[
     "nvme",
     "hwmon",
     "powersupplyclass",
+    "tapestats",
+    "fibrechannel",
+    "infiniband",
     "selinux",
 ];
 

@@ -97,6 +97,9 @@ const TREE_COLLECTORS: &[&str] = &[
     "nvme",
     "hwmon",
     "powersupplyclass",
+    "tapestats",
+    "fibrechannel",
+    "infiniband",
 ];
 
 /// node_exporter's options beyond its defaults, the same flags on both.

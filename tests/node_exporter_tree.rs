@@ -32,6 +32,12 @@ const COLLECTORS: &[(&str, &str)] = &[
     ("selinux", "node_selinux_enabled"),
     ("hwmon", "node_hwmon_temp_celsius"),
     ("powersupplyclass", "node_power_supply_energy_watthour"),
+    ("tapestats", "node_tape_write_time_seconds_total"),
+    ("fibrechannel", "node_fibrechannel_nos_total"),
+    (
+        "infiniband",
+        "node_infiniband_legacy_data_received_bytes_total",
+    ),
 ];
 
 fn flags() -> Vec<String> {
