@@ -48,8 +48,18 @@ pub struct Tapestats {
     ignored: Regex,
 }
 
-/// (stats file, metric name without unit and `_total`, unit, counter?, ns-to-seconds?, help)
-const FIELDS: &[(&str, &str, Option<Unit>, bool, bool, &str)] = &[
+/// One statistics file: (file, metric name without unit and `_total`, unit, counter?,
+/// nanoseconds to be shown as seconds?, help).
+type Field = (
+    &'static str,
+    &'static str,
+    Option<Unit>,
+    bool,
+    bool,
+    &'static str,
+);
+
+const FIELDS: &[Field] = &[
     ("in_flight", "node_tape_io_now", None, false, false, "The number of I/Os currently outstanding to this device."),
     ("io_ns", "node_tape_io_time", Some(Unit::Seconds), true, true, "The amount of time spent waiting for all I/O to complete (including read and write). This includes tape movement commands such as seeking between file or set marks and implicit tape movement such as when rewind on close tape devices are used."),
     ("other_cnt", "node_tape_io_others", None, true, false, "The number of I/Os issued to the tape drive other than read or write commands. The time taken to complete these commands uses the following calculation io_time_seconds_total-read_time_seconds_total-write_time_seconds_total"),
