@@ -50,6 +50,8 @@ const COLLECTORS: &[&str] = &[
     "tapestats",
     "fibrechannel",
     "infiniband",
+    "nfs",
+    "nfsd",
     "selinux",
 ];
 

@@ -100,6 +100,8 @@ const TREE_COLLECTORS: &[&str] = &[
     "tapestats",
     "fibrechannel",
     "infiniband",
+    "nfs",
+    "nfsd",
 ];
 
 /// node_exporter's options beyond its defaults, the same flags on both.

@@ -48,6 +48,8 @@ const FILES: &[&str] = &[
     "proc/net/arp",
     "proc/net/udp",
     "proc/schedstat",
+    "proc/net/rpc/nfs",
+    "proc/net/rpc/nfsd",
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

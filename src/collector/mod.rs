@@ -48,6 +48,8 @@ collectors![
     netclass,
     netdev,
     netstat,
+    nfs,
+    nfsd,
     nvme,
     os,
     powersupplyclass,
