@@ -71,7 +71,9 @@ impl TryFrom<RawMatcher> for ProcessMatcher {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let name = NameTemplate::parse(raw.name.as_deref().unwrap_or("{{.Comm}}"))?;
+        // process-exporter's default: the executable's base name (argv[0]'s), which is not
+        // always the kernel's comm (a program that renames itself, a name over 15 bytes).
+        let name = NameTemplate::parse(raw.name.as_deref().unwrap_or("{{.ExeBase}}"))?;
         for var in &name.parts {
             if let Part::Match(capture) = var {
                 let known = cmdline
@@ -95,9 +97,10 @@ impl TryFrom<RawMatcher> for ProcessMatcher {
 
 impl ProcessMatcher {
     /// The group names this entry is known to produce before any process matches: a name
-    /// without template variables, or `{{.Comm}}` alone with a `comm` list (each entry is a
-    /// group). These are reported with zero processes when none runs, so an alert can see a
-    /// watched program that is missing.
+    /// without template variables, or an explicit `name: '{{.Comm}}'` with a `comm` list (each
+    /// entry is a group). These are reported with zero processes when none runs, so an alert
+    /// can see a watched program that is missing. (The default name, `{{.ExeBase}}`, is not
+    /// known until a process runs: its groups appear then, and stay at zero once it exits.)
     pub fn expected_groups(&self) -> Vec<String> {
         match self.name.parts.as_slice() {
             [Part::Text(t)] => vec![t.clone()],
@@ -324,7 +327,11 @@ mod tests {
 
     #[test]
     fn only_entries_that_look_at_argv_need_the_cmdline() {
-        assert!(!matcher("comm: [a]").unwrap().needs_cmdline());
+        assert!(!matcher("comm: [a]\nname: '{{.Comm}}'")
+            .unwrap()
+            .needs_cmdline());
+        // The default name is process-exporter's, argv[0]'s base name.
+        assert!(matcher("comm: [a]").unwrap().needs_cmdline());
         assert!(!matcher("comm: [a]\nname: '{{.Comm}}-{{.PID}}'")
             .unwrap()
             .needs_cmdline());

@@ -1,6 +1,6 @@
 //! hale and Debian's process-exporter (0.7.10) side by side on the same `process_names` config
 //! and the same real processes: two single-threaded `sleep`s and a `python3` with three
-//! threads. Every family process-exporter exports, hale exports with the same type and the same
+//! threads, each under a name of its own. Every family process-exporter exports, hale exports with the same type and the same
 //! label sets; gauges agree (read between two process-exporter scrapes); counters are at least
 //! process-exporter's, since process-exporter starts its counters at 0 and hale includes what
 //! the processes used before it started (README, compatibility).
@@ -63,13 +63,31 @@ fn families_both_expose_agree_with_process_exporter() {
                 .expect("spawn"),
         )
     };
+    // Names of their own, so other tests' processes (containers run `sleep` too) stay out of
+    // the groups: `sleep` through a symlink (the kernel names a process after the file it
+    // ran), python3 renaming itself before it starts its threads.
+    let id = std::process::id() % 100_000;
+    let (sleep_name, python_name) = (format!("hpes{id}"), format!("hpep{id}"));
+    let dir = tempfile::tempdir().unwrap();
+    let sleep = dir.path().join(&sleep_name);
+    let real_sleep = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v sleep"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(real_sleep.trim(), &sleep).unwrap();
     let _sleeps = [
-        spawn(Command::new("sleep").arg("1000")),
-        spawn(Command::new("sleep").arg("1001")),
+        spawn(Command::new(&sleep).arg("1000")),
+        spawn(Command::new(&sleep).arg("1001")),
     ];
     let _python = spawn(Command::new("python3").args([
         "-c",
-        "import threading,time\nfor _ in range(3): threading.Thread(target=time.sleep, args=(1000,)).start()\ntime.sleep(1000)",
+        &format!(
+            "import ctypes,threading,time\nctypes.CDLL(None).prctl(15, b'{python_name}', 0, 0, 0)\nfor _ in range(3): threading.Thread(target=time.sleep, args=(1000,)).start()\ntime.sleep(1000)"
+        ),
     ]));
     // Until python3 runs its three threads.
     let threads_of = |comm: &str| -> u64 {
@@ -84,17 +102,19 @@ fn families_both_expose_agree_with_process_exporter() {
             .sum()
     };
     for _ in 0..100 {
-        if threads_of("python3") >= 4 {
+        if threads_of(&python_name) >= 4 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(
-        threads_of("python3") >= 4,
+        threads_of(&python_name) >= 4,
         "python3 never started its threads"
     );
 
-    let config = temp_file("process_names:\n  - comm: [sleep]\n  - comm: [python3]\n");
+    let config = temp_file(&format!(
+        "process_names:\n  - comm: [{sleep_name}]\n  - comm: [{python_name}]\n"
+    ));
     let port = common::free_port();
     let _pe = spawn(
         Command::new("prometheus-process-exporter")
@@ -187,10 +207,11 @@ fn families_both_expose_agree_with_process_exporter() {
             .map(|(_, v)| *v)
     };
     assert_eq!(
-        gauge("namedprocess_namegroup_num_procs", "sleep"),
+        gauge("namedprocess_namegroup_num_procs", &sleep_name),
         Some(2.0)
     );
     assert_eq!(
+        // process-exporter's default name is argv[0]'s base name, not the renamed comm.
         gauge("namedprocess_namegroup_num_threads", "python3"),
         Some(4.0)
     );

@@ -148,7 +148,7 @@ async fn configured_groups_show_at_zero_and_per_pid_groups_are_dropped() {
     let marker = format!("hale-pid-test-{}", std::process::id());
     let config = Config::parse(
         &format!(
-            "process_names:\n  - comm: [hale-no-such-1, hale-no-such-2]\n  - name: 'absent'\n    exe: [hale-never]\n  - name: 'p-{{{{.PID}}}}'\n    cmdline: ['^{marker} ']\n"
+            "process_names:\n  - comm: [hale-no-such-1, hale-no-such-2]\n    name: '{{{{.Comm}}}}'\n  - name: 'absent'\n    exe: [hale-never]\n  - name: 'p-{{{{.PID}}}}'\n    cmdline: ['^{marker} ']\n"
         ),
         std::path::Path::new("inline"),
     )
