@@ -298,7 +298,9 @@ impl Layout {
     pub fn read_root(&self, paths: &HostPaths) -> Option<Resources> {
         match self {
             Layout::V1(_) => {
-                let mut r = self.read_v1(paths, "/").ok()?;
+                // Without the per-process counts: the root's cgroup.procs is every process of the
+                // host, and counting their sockets would readlink every open fd at each scrape.
+                let mut r = self.read_v1(paths, "/", false).ok()?;
                 r.file_descriptors = None;
                 r.processes = None;
                 r.sockets = None;
@@ -368,7 +370,7 @@ impl Layout {
         with_network: bool,
     ) -> Result<Resources, ReadError> {
         let mut r = match self {
-            Layout::V1(_) => self.read_v1(paths, path)?,
+            Layout::V1(_) => self.read_v1(paths, path, true)?,
             Layout::V2(_) => self.read_v2(paths, path)?,
         };
         if let (Some(pid), true) = (pid, with_network) {
@@ -377,7 +379,12 @@ impl Layout {
         Ok(r)
     }
 
-    fn read_v1(&self, paths: &HostPaths, path: &str) -> Result<Resources, ReadError> {
+    fn read_v1(
+        &self,
+        paths: &HostPaths,
+        path: &str,
+        with_processes: bool,
+    ) -> Result<Resources, ReadError> {
         let memory_path = self.dir("memory", path);
         let memory = KernelDir::open(&memory_path)?.with_procfs(paths);
         let usage = memory.read_u64("memory.usage_in_bytes")?;
@@ -397,7 +404,11 @@ impl Layout {
             .ok()
             .and_then(|d| d.read("cpu.stat"));
         let cfs_field = |name: &str| cfs.as_deref().and_then(|s| keyed(s, name));
-        let procs = process_stats(&memory);
+        let procs = if with_processes {
+            process_stats(&memory)
+        } else {
+            None
+        };
         Ok(Resources {
             cpu_usage_seconds: cpuacct("cpuacct.usage")
                 .and_then(|s| s.trim().parse::<u64>().ok())
