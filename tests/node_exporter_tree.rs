@@ -34,6 +34,8 @@ const COLLECTORS: &[(&str, &str)] = &[
     ("powersupplyclass", "node_power_supply_energy_watthour"),
     ("tapestats", "node_tape_write_time_seconds_total"),
     ("fibrechannel", "node_fibrechannel_nos_total"),
+    ("xfs", "node_xfs_read_calls_total"),
+    ("zfs", "node_zfs_zpool_dataset_nread"),
     (
         "infiniband",
         "node_infiniband_legacy_data_received_bytes_total",

@@ -70,6 +70,8 @@ collectors![
     udp_queues,
     uname,
     vmstat,
+    xfs,
+    zfs,
 ];
 
 /// The collectors node_exporter 1.5 enables by default on Linux, by name. Those hale has report
