@@ -16,6 +16,8 @@
 #     toolchain and a C++ compiler for libFuzzer, which Debian's Rust setups have);
 #   - util-linux's mount and fsfreeze, e2fsprogs' mkfs.ext4: the fault tests mount a small tmpfs
 #     (a disk that fills) and an ext4 loop image (a disk that freezes); they need root.
+#   - btrfs-progs' mkfs.btrfs: the btrfs test mounts a Btrfs loop image and compares hale's
+#     reading of it (the kernel's btrfs ioctls) with node_exporter's; it needs root.
 # Tests that need a tool fail without it; they never skip. Run as root or with sudo available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,7 @@ packages=()
 command -v prometheus-node-exporter >/dev/null || packages+=(prometheus-node-exporter)
 command -v prometheus-process-exporter >/dev/null || packages+=(prometheus-process-exporter)
 command -v python3 >/dev/null || packages+=(python3)
+command -v mkfs.btrfs >/dev/null || packages+=(btrfs-progs)
 command -v wrk >/dev/null || packages+=(wrk)
 command -v prometheus >/dev/null || packages+=(prometheus)
 command -v mkfifo >/dev/null || packages+=(coreutils)

@@ -35,6 +35,7 @@ const COLLECTORS: &[(&str, &str)] = &[
     ("tapestats", "node_tape_write_time_seconds_total"),
     ("fibrechannel", "node_fibrechannel_nos_total"),
     ("xfs", "node_xfs_read_calls_total"),
+    ("btrfs", "node_btrfs_allocation_ratio"),
     ("zfs", "node_zfs_zpool_dataset_nread"),
     (
         "infiniband",

@@ -26,6 +26,7 @@ macro_rules! collectors {
 collectors![
     arp,
     bonding,
+    btrfs,
     conntrack,
     cpu,
     cpufreq,
