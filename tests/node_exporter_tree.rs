@@ -36,6 +36,7 @@ const COLLECTORS: &[(&str, &str)] = &[
     ("fibrechannel", "node_fibrechannel_nos_total"),
     ("xfs", "node_xfs_read_calls_total"),
     ("btrfs", "node_btrfs_allocation_ratio"),
+    ("bcache", "node_bcache_priority_stats_unused_percent"),
     ("zfs", "node_zfs_zpool_dataset_nread"),
     (
         "infiniband",
@@ -52,6 +53,7 @@ fn flags() -> Vec<String> {
         format!("--collector.textfile.directory={TREE}/textfile/two_metric_files"),
         "--collector.netclass.ignored-devices=(dmz|int)".into(),
         "--collector.netclass.ignore-invalid-speed".into(),
+        "--collector.bcache.priorityStats".into(),
         "--collector.arp.device-exclude=nope".into(),
         "--collector.disable-defaults".into(),
     ]

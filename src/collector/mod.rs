@@ -25,6 +25,7 @@ macro_rules! collectors {
 
 collectors![
     arp,
+    bcache,
     bonding,
     btrfs,
     conntrack,

@@ -5,7 +5,8 @@
 //! adjustment, the PLL and PPS state, and the TAI offset. Where the call is not permitted (a
 //! sandbox that filters it), the collector reports success and no series, as node_exporter does.
 //!
-//! The one `unsafe` in hale: the `adjtimex` call itself, with a zeroed `timex` the kernel fills.
+//! One of hale's two `unsafe` calls (the other is btrfs' ioctls): `adjtimex` itself, with a
+//! zeroed `timex` the kernel fills.
 
 use std::sync::Arc;
 
