@@ -999,6 +999,30 @@ fn cadvisor_families_agree_with_the_cgroup() {
         .count();
     assert_eq!(v("container_processes"), processes as f64);
     assert_eq!(processes, 2);
+    // Task states, counted over the cgroup's threads as the kernel counts them for cAdvisor:
+    // with nc stopped, one stopped task (nc) and one sleeping (sleep).
+    let nc = scope
+        .docker(&["top", &id, "-o", "pid,comm"])
+        .lines()
+        .find_map(|l| l.trim().strip_suffix("nc").map(|p| p.trim().to_string()))
+        .expect("nc's pid");
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &nc])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    signal("-STOP");
+    let state = |s: &[common::Series], st: &str| {
+        container_value(s, "container_tasks_state", &name, &[("state", st)])
+    };
+    let t = wait_for(&hale, "nc counted as stopped", |s| state(s, "stopped") == Some(1.0));
+    signal("-CONT");
+    assert_eq!(state(&t, "sleeping"), Some(1.0));
+    assert_eq!(state(&t, "uninterruptible"), Some(0.0));
+    assert_eq!(state(&t, "iowaiting"), Some(0.0));
+    assert!(state(&t, "running").is_some());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -36,6 +36,7 @@ const COLLECTORS: &[(&str, &str)] = &[
     ("fibrechannel", "node_fibrechannel_nos_total"),
     ("xfs", "node_xfs_read_calls_total"),
     ("btrfs", "node_btrfs_allocation_ratio"),
+    ("ipvs", "node_ipvs_backend_weight"),
     ("bcache", "node_bcache_priority_stats_unused_percent"),
     ("zfs", "node_zfs_zpool_dataset_nread"),
     (

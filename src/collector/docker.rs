@@ -118,6 +118,7 @@ struct Families {
     memory_swap_limit: MetricFamily,
     processes: MetricFamily,
     sockets: MetricFamily,
+    tasks_state: MetricFamily,
     fs_usage: MetricFamily,
     fs_limit: MetricFamily,
     fs_inodes_free: MetricFamily,
@@ -358,6 +359,11 @@ impl Families {
                 None,
                 "Number of open sockets for the container.",
             ),
+            tasks_state: MetricFamily::gauge(
+                "container_tasks_state",
+                None,
+                "Number of tasks in given state",
+            ),
             fs_usage: MetricFamily::gauge(
                 "container_fs_usage",
                 bytes(),
@@ -549,6 +555,13 @@ impl Families {
         gauge(&mut self.mapped_file, r.memory_mapped_file_bytes);
         gauge(&mut self.processes, r.processes);
         gauge(&mut self.sockets, r.sockets);
+        for (state, n) in crate::docker::cgroup::TASK_STATES
+            .iter()
+            .zip(r.task_states.into_iter().flatten())
+        {
+            self.tasks_state
+                .push_labels(with(c, [("state", state.to_string())]), n);
+        }
         if let Some(spec) = &c.spec {
             gauge(&mut self.cpu_period, Some(spec.cpu_period));
             gauge(&mut self.cpu_quota, spec.cpu_quota);
@@ -623,6 +636,7 @@ impl Families {
             self.memory_swap_limit,
             self.processes,
             self.sockets,
+            self.tasks_state,
             self.fs_usage,
             self.fs_limit,
             self.fs_inodes_free,

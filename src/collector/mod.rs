@@ -43,6 +43,7 @@ collectors![
     health,
     hwmon,
     infiniband,
+    ipvs,
     loadavg,
     machine,
     mdadm,

@@ -61,6 +61,9 @@ pub struct Resources {
     pub processes: Option<u64>,
     /// Open sockets of those processes.
     pub sockets: Option<u64>,
+    /// The cgroup's threads by state, as cAdvisor's `container_tasks_state`: sleeping, running,
+    /// stopped, uninterruptible, iowaiting (see [`TASK_STATES`]).
+    pub task_states: Option<[u64; 5]>,
     /// Block I/O per device (blkio on v1, `io.stat` on v2).
     pub block_io: Vec<BlockIo>,
 }
@@ -441,6 +444,7 @@ impl Layout {
             memory_mapped_file_bytes: field("total_mapped_file"),
             processes: procs.map(|p| p.processes),
             sockets: procs.map(|p| p.sockets),
+            task_states: procs.and_then(|p| p.task_states),
             block_io: self.blkio_v1(path),
         })
     }
@@ -497,6 +501,7 @@ impl Layout {
             memory_mapped_file_bytes: field("file_mapped"),
             processes: procs.map(|p| p.processes),
             sockets: procs.map(|p| p.sockets),
+            task_states: procs.and_then(|p| p.task_states),
             block_io: dir
                 .read("io.stat")
                 .map(|t| parse_io_stat(&t))
@@ -505,12 +510,40 @@ impl Layout {
     }
 }
 
+/// The `state` label values of cAdvisor's `container_tasks_state`, in [`Resources::task_states`]
+/// order.
+pub const TASK_STATES: [&str; 5] = [
+    "sleeping",
+    "running",
+    "stopped",
+    "uninterruptible",
+    "iowaiting",
+];
+
 /// What cAdvisor counts over a cgroup's processes.
 #[derive(Debug, Clone, Copy)]
 struct ProcessStats {
     processes: u64,
     fds: u64,
     sockets: u64,
+    task_states: Option<[u64; 5]>,
+}
+
+/// Where a thread's state letter (`/proc/<tid>/stat`'s third field) counts in [`TASK_STATES`].
+/// This is the kernel's own count for cAdvisor (`cgroupstats`, read over netlink with
+/// `--enable_load_reader`): `R` running, `S` sleeping, `D` uninterruptible, `T` stopped. The
+/// kernel counts a task as iowaiting only when its state is none of those and it waits on I/O,
+/// which `/proc` does not show; a thread waiting on a disk is `D`, so iowaiting stays 0 here,
+/// as it nearly always is in the kernel's count.
+fn task_state_index(stat: &str) -> Option<usize> {
+    let after = stat.rsplit_once(')')?.1;
+    match after.split_ascii_whitespace().next()? {
+        "S" => Some(0),
+        "R" => Some(1),
+        "T" => Some(2),
+        "D" => Some(3),
+        _ => None,
+    }
 }
 
 /// The processes in the cgroup (`cgroup.procs` of `dir`), their open file descriptors and how
@@ -521,7 +554,20 @@ fn process_stats(dir: &KernelDir) -> Option<ProcessStats> {
         processes: 0,
         fds: 0,
         sockets: 0,
+        task_states: None,
     };
+    // Every thread of the cgroup: `tasks` on v1, `cgroup.threads` on v2. A thread that exited
+    // since the list was read is not counted.
+    if let Some(tids) = dir.read("tasks").or_else(|| dir.read("cgroup.threads")) {
+        let mut states = [0u64; 5];
+        for tid in tids.lines().map(str::trim).filter(|t| !t.is_empty()) {
+            let stat = std::fs::read_to_string(dir.proc_path(tid).join("stat"));
+            if let Some(i) = stat.ok().as_deref().and_then(task_state_index) {
+                states[i] += 1;
+            }
+        }
+        stats.task_states = Some(states);
+    }
     for pid in procs.lines().map(str::trim).filter(|p| !p.is_empty()) {
         stats.processes += 1;
         let fd_dir = dir.proc_fd(pid);
@@ -626,11 +672,15 @@ impl KernelDir {
     }
 
     fn proc_fd(&self, pid: &str) -> PathBuf {
+        self.proc_path(pid).join("fd")
+    }
+
+    /// `/proc/<pid>` (a thread id works too) as hale sees it.
+    fn proc_path(&self, pid: &str) -> PathBuf {
         self.procfs
             .as_deref()
             .unwrap_or(Path::new("/proc"))
             .join(pid)
-            .join("fd")
     }
 }
 
@@ -670,6 +720,16 @@ fn keyed(text: &str, key: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_states_come_from_the_state_letter_after_the_command() {
+        assert_eq!(task_state_index("12 (sleep) S 1 2"), Some(0));
+        // A command may hold `) R (`; the state is after the last `)`.
+        assert_eq!(task_state_index("12 (a) R (b) D 1 2"), Some(3));
+        assert_eq!(task_state_index("12 (nc) T 1"), Some(2));
+        assert_eq!(task_state_index("12 (x) Z 1"), None);
+        assert_eq!(task_state_index("garbage"), None);
+    }
 
     fn fixture_paths() -> HostPaths {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup");

@@ -67,6 +67,7 @@ pub fn resources(s: &ContainerStatsResponse) -> Resources {
         memory_mapped_file_bytes: stat(["total_mapped_file", "file_mapped"]),
         processes: None,
         sockets: None,
+        task_states: None,
         block_io: block_io(s),
     }
 }
