@@ -989,6 +989,36 @@ fn cadvisor_families_agree_with_the_cgroup() {
     assert!((v("container_memory_cache") - stat_of(cache_key)).abs() <= mib);
     assert!((v("container_memory_mapped_file") - stat_of(mapped_key)).abs() <= mib);
     assert!(v("container_memory_max_usage_bytes") >= v("container_memory_usage_bytes"));
+    let (active_key, inactive_key) = if v2 {
+        ("active_file", "inactive_file")
+    } else {
+        ("total_active_file", "total_inactive_file")
+    };
+    assert!((v("container_memory_total_active_file_bytes") - stat_of(active_key)).abs() <= mib);
+    assert!((v("container_memory_total_inactive_file_bytes") - stat_of(inactive_key)).abs() <= mib);
+    // Page faults only grow: hale's reading came before this one of the file.
+    for (kind, scope) in [("pgfault", "container"), ("pgmajfault", "hierarchy")] {
+        let hale = container_value(
+            &s,
+            "container_memory_failures_total",
+            &name,
+            &[("failure_type", kind), ("scope", scope)],
+        )
+        .unwrap();
+        assert!(hale <= stat_of(kind), "{kind}: {hale}");
+    }
+    assert!(
+        container_value(
+            &s,
+            "container_memory_failures_total",
+            &name,
+            &[("failure_type", "pgfault"), ("scope", "container")]
+        )
+        .unwrap()
+            > 0.0
+    );
+    // No health check: cAdvisor's -1.
+    assert_eq!(v("container_health_state"), -1.0);
     assert_eq!(v("container_memory_swap"), 0.0);
     // nc and sleep (busybox sh execs its last command); nc's listening socket is the only
     // socket.
@@ -1017,7 +1047,9 @@ fn cadvisor_families_agree_with_the_cgroup() {
     let state = |s: &[common::Series], st: &str| {
         container_value(s, "container_tasks_state", &name, &[("state", st)])
     };
-    let t = wait_for(&hale, "nc counted as stopped", |s| state(s, "stopped") == Some(1.0));
+    let t = wait_for(&hale, "nc counted as stopped", |s| {
+        state(s, "stopped") == Some(1.0)
+    });
     signal("-CONT");
     assert_eq!(state(&t, "sleeping"), Some(1.0));
     assert_eq!(state(&t, "uninterruptible"), Some(0.0));

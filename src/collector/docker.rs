@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use crate::collector::{Collector, Error};
 use crate::docker::{Connection, Container, ExitCause, Health, Resources, State, Watcher};
+use crate::docker::cgroup::MemoryStat;
 use crate::metric::{Label, MetricFamily, Unit, Value};
 
 /// The docker collector.
@@ -119,6 +120,10 @@ struct Families {
     processes: MetricFamily,
     sockets: MetricFamily,
     tasks_state: MetricFamily,
+    health_state: MetricFamily,
+    /// The rest of cAdvisor's memory families, in [`MEMORY_STAT`] order.
+    memory_stat: Vec<MetricFamily>,
+    memory_failures: MetricFamily,
     fs_usage: MetricFamily,
     fs_limit: MetricFamily,
     fs_inodes_free: MetricFamily,
@@ -171,6 +176,30 @@ const NETWORK: [(&str, Option<Unit>, &str); 8] = [
         None,
         "Cumulative count of packets dropped while transmitting",
     ),
+];
+
+/// cAdvisor's memory families read straight from [`MemoryStat`]: (name without unit and `_total`,
+/// unit, counter?, help, field).
+type MemoryStatFamily = (
+    &'static str,
+    Option<Unit>,
+    bool,
+    &'static str,
+    fn(&MemoryStat) -> Option<u64>,
+);
+
+#[rustfmt::skip]
+const MEMORY_STAT: &[MemoryStatFamily] = &[
+    ("container_memory_total_active_file", Some(Unit::Bytes), false, "Current total active file in bytes.", |m| m.active_file),
+    ("container_memory_total_inactive_file", Some(Unit::Bytes), false, "Current total inactive file in bytes.", |m| m.inactive_file),
+    ("container_memory_events_high", None, true, "Cumulative count of memory.high throttle events for the container", |m| m.events_high),
+    ("container_memory_events_max", None, true, "Cumulative count of memory.max limit hit events for the container", |m| m.events_max),
+    ("container_memory_file_dirty", Some(Unit::Bytes), false, "Number of bytes of file cache that has been modified but not yet written back to disk.", |m| m.file_dirty),
+    ("container_memory_file_writeback", Some(Unit::Bytes), false, "Number of bytes of file cache that is currently being written back to disk.", |m| m.file_writeback),
+    ("container_memory_pgscan", None, true, "Cumulative number of pages scanned by the page reclaim algorithm.", |m| m.pgscan),
+    ("container_memory_pgsteal", None, true, "Cumulative number of pages reclaimed by the page reclaim algorithm.", |m| m.pgsteal),
+    ("container_memory_workingset_refault_file", None, true, "Cumulative number of refaults of previously evicted file pages.", |m| m.workingset_refault_file),
+    ("container_memory_workingset_refault_anon", None, true, "Cumulative number of refaults of previously evicted anonymous pages.", |m| m.workingset_refault_anon),
 ];
 
 impl Families {
@@ -364,6 +393,26 @@ impl Families {
                 None,
                 "Number of tasks in given state",
             ),
+            health_state: MetricFamily::gauge(
+                "container_health_state",
+                None,
+                "The result of the container's health check",
+            ),
+            memory_stat: MEMORY_STAT
+                .iter()
+                .map(|(name, unit, counter, help, _)| {
+                    if *counter {
+                        MetricFamily::counter(*name, unit.clone(), *help)
+                    } else {
+                        MetricFamily::gauge(*name, unit.clone(), *help)
+                    }
+                })
+                .collect(),
+            memory_failures: MetricFamily::counter(
+                "container_memory_failures",
+                None,
+                "Cumulative count of memory allocation failures.",
+            ),
             fs_usage: MetricFamily::gauge(
                 "container_fs_usage",
                 bytes(),
@@ -555,6 +604,26 @@ impl Families {
         gauge(&mut self.mapped_file, r.memory_mapped_file_bytes);
         gauge(&mut self.processes, r.processes);
         gauge(&mut self.sockets, r.sockets);
+        // cAdvisor's reading of Docker's health: 1 healthy, 0 starting or unhealthy, -1 no check.
+        let health = match c.health {
+            Health::Healthy => 1.0,
+            Health::None => -1.0,
+            Health::Starting | Health::Unhealthy => 0.0,
+        };
+        self.health_state.push_labels(base(c), health);
+        for ((.., get), fam) in MEMORY_STAT.iter().zip(self.memory_stat.iter_mut()) {
+            gauge(fam, get(&r.memory_stat));
+        }
+        // cAdvisor reads both scopes from the same `memory.stat` keys.
+        for (kind, v) in [("pgfault", r.memory_stat.pgfault), ("pgmajfault", r.memory_stat.pgmajfault)] {
+            let Some(v) = v else { continue };
+            for scope in ["container", "hierarchy"] {
+                self.memory_failures.push_labels(
+                    with(c, [("failure_type", kind.into()), ("scope", scope.into())]),
+                    v,
+                );
+            }
+        }
         for (state, n) in crate::docker::cgroup::TASK_STATES
             .iter()
             .zip(r.task_states.into_iter().flatten())
@@ -637,6 +706,11 @@ impl Families {
             self.processes,
             self.sockets,
             self.tasks_state,
+            self.health_state,
+            self.memory_failures,
+        ]);
+        v.extend(self.memory_stat);
+        v.extend([
             self.fs_usage,
             self.fs_limit,
             self.fs_inodes_free,

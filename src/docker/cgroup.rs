@@ -64,8 +64,54 @@ pub struct Resources {
     /// The cgroup's threads by state, as cAdvisor's `container_tasks_state`: sleeping, running,
     /// stopped, uninterruptible, iowaiting (see [`TASK_STATES`]).
     pub task_states: Option<[u64; 5]>,
+    /// The rest of cAdvisor's `memory.stat` families.
+    pub memory_stat: MemoryStat,
     /// Block I/O per device (blkio on v1, `io.stat` on v2).
     pub block_io: Vec<BlockIo>,
+}
+
+/// The `memory.stat` (and v2 `memory.events`) figures behind cAdvisor's other memory families,
+/// read under the keys cAdvisor reads: each `None` where the kernel does not give the key (the
+/// v2-only ones on v1, where cAdvisor shows 0).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemoryStat {
+    /// `total_active_file` on v1, `active_file` on v2.
+    pub active_file: Option<u64>,
+    /// `total_inactive_file` on v1, `inactive_file` on v2.
+    pub inactive_file: Option<u64>,
+    pub pgfault: Option<u64>,
+    pub pgmajfault: Option<u64>,
+    pub file_dirty: Option<u64>,
+    pub file_writeback: Option<u64>,
+    pub pgscan: Option<u64>,
+    pub pgsteal: Option<u64>,
+    pub workingset_refault_file: Option<u64>,
+    pub workingset_refault_anon: Option<u64>,
+    /// `high` and `max` of v2's `memory.events`.
+    pub events_high: Option<u64>,
+    pub events_max: Option<u64>,
+}
+
+impl MemoryStat {
+    fn read(stat: Option<&str>, events: Option<&str>, v2: bool) -> MemoryStat {
+        let field = |name: &str| stat.and_then(|s| keyed(s, name));
+        let event = |name: &str| events.and_then(|s| keyed(s, name));
+        let total = if v2 { "" } else { "total_" };
+        MemoryStat {
+            active_file: field(&format!("{total}active_file")),
+            inactive_file: field(&format!("{total}inactive_file")),
+            pgfault: field("pgfault"),
+            pgmajfault: field("pgmajfault"),
+            file_dirty: field("file_dirty"),
+            file_writeback: field("file_writeback"),
+            pgscan: field("pgscan"),
+            pgsteal: field("pgsteal"),
+            workingset_refault_file: field("workingset_refault_file"),
+            workingset_refault_anon: field("workingset_refault_anon"),
+            events_high: event("high"),
+            events_max: event("max"),
+        }
+    }
 }
 
 /// One block device's I/O by a cgroup, as cAdvisor's `container_fs_{reads,writes}{_bytes,}_total`.
@@ -442,6 +488,7 @@ impl Layout {
                 .read("memory.failcnt")
                 .and_then(|s| s.trim().parse().ok()),
             memory_mapped_file_bytes: field("total_mapped_file"),
+            memory_stat: MemoryStat::read(stat.as_deref(), None, false),
             processes: procs.map(|p| p.processes),
             sockets: procs.map(|p| p.sockets),
             task_states: procs.and_then(|p| p.task_states),
@@ -499,6 +546,7 @@ impl Layout {
             memory_max_usage_bytes: dir.read("memory.peak").and_then(|s| s.trim().parse().ok()),
             memory_failcnt: events.as_deref().and_then(|s| keyed(s, "max")),
             memory_mapped_file_bytes: field("file_mapped"),
+            memory_stat: MemoryStat::read(stat.as_deref(), events.as_deref(), true),
             processes: procs.map(|p| p.processes),
             sockets: procs.map(|p| p.sockets),
             task_states: procs.and_then(|p| p.task_states),
@@ -720,6 +768,28 @@ fn keyed(text: &str, key: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_stat_reads_cadvisors_keys_on_both_versions() {
+        let v1 = "active_file 1\ntotal_active_file 10\ntotal_inactive_file 20\npgfault 5\npgmajfault 1\n";
+        let m = MemoryStat::read(Some(v1), None, false);
+        assert_eq!(
+            (m.active_file, m.inactive_file, m.pgfault),
+            (Some(10), Some(20), Some(5))
+        );
+        assert_eq!((m.file_dirty, m.events_high), (None, None));
+        let v2 = "active_file 3\ninactive_file 4\nfile_dirty 4096\nfile_writeback 0\npgscan 7\npgsteal 6\nworkingset_refault_file 2\nworkingset_refault_anon 1\n";
+        let m = MemoryStat::read(Some(v2), Some("low 0\nhigh 9\nmax 2\noom 0\n"), true);
+        assert_eq!(
+            (m.active_file, m.inactive_file, m.file_dirty),
+            (Some(3), Some(4), Some(4096))
+        );
+        assert_eq!(
+            (m.pgscan, m.pgsteal, m.workingset_refault_anon),
+            (Some(7), Some(6), Some(1))
+        );
+        assert_eq!((m.events_high, m.events_max), (Some(9), Some(2)));
+    }
 
     #[test]
     fn task_states_come_from_the_state_letter_after_the_command() {

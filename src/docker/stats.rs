@@ -68,6 +68,20 @@ pub fn resources(s: &ContainerStatsResponse) -> Resources {
         processes: None,
         sockets: None,
         task_states: None,
+        memory_stat: crate::docker::cgroup::MemoryStat {
+            active_file: stat(["total_active_file", "active_file"]),
+            inactive_file: stat(["total_inactive_file", "inactive_file"]),
+            pgfault: stat(["pgfault", "pgfault"]),
+            pgmajfault: stat(["pgmajfault", "pgmajfault"]),
+            file_dirty: stat(["file_dirty", "file_dirty"]),
+            file_writeback: stat(["file_writeback", "file_writeback"]),
+            pgscan: stat(["pgscan", "pgscan"]),
+            pgsteal: stat(["pgsteal", "pgsteal"]),
+            workingset_refault_file: stat(["workingset_refault_file", "workingset_refault_file"]),
+            workingset_refault_anon: stat(["workingset_refault_anon", "workingset_refault_anon"]),
+            events_high: None,
+            events_max: None,
+        },
         block_io: block_io(s),
     }
 }
