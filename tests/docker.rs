@@ -1060,6 +1060,9 @@ fn cadvisor_families_agree_with_the_cgroup() {
         .unwrap()
         .as_secs_f64();
     assert!((now - v("container_last_seen")).abs() < 60.0);
+    // Created (inspect's `Created`) just before it started.
+    let created = v("container_creation_time_seconds");
+    assert!(created <= v("container_start_time_seconds") && now - created < 300.0);
     // The allow-listed label is on every container series; the other is on none.
     for metric in [
         "container_cpu_usage_seconds_total",
@@ -1095,6 +1098,19 @@ fn cadvisor_families_agree_with_the_cgroup() {
         value(&s, "machine_memory_bytes", &[]),
         Some(mem_total * 1024.0)
     );
+    let shell = |cmd: &str| -> f64 {
+        let out = Command::new("sh").args(["-c", cmd]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    let swap = shell("awk '/^SwapTotal:/ {print $2 * 1024}' /proc/meminfo");
+    assert_eq!(value(&s, "machine_swap_bytes", &[]), Some(swap));
+    // cAdvisor's counts: distinct `core id`s and `physical id`s of /proc/cpuinfo.
+    let cores = shell("grep '^core id' /proc/cpuinfo | sort -u | wc -l");
+    let sockets = shell("grep '^physical id' /proc/cpuinfo | sort -u | wc -l");
+    assert!(cores >= 1.0 && sockets >= 1.0);
+    assert_eq!(value(&s, "machine_cpu_physical_cores", &[]), Some(cores));
+    assert_eq!(value(&s, "machine_cpu_sockets", &[]), Some(sockets));
+    assert_eq!(value(&s, "machine_cpu_books", &[]), Some(0.0));
 
     // The root cgroup (cAdvisor's id="/"): the whole machine, at least the container.
     let root = |metric: &str| {

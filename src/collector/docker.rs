@@ -121,6 +121,7 @@ struct Families {
     sockets: MetricFamily,
     tasks_state: MetricFamily,
     health_state: MetricFamily,
+    creation_time: MetricFamily,
     /// The rest of cAdvisor's memory families, in [`MEMORY_STAT`] order.
     memory_stat: Vec<MetricFamily>,
     memory_failures: MetricFamily,
@@ -393,6 +394,11 @@ impl Families {
                 None,
                 "Number of tasks in given state",
             ),
+            creation_time: MetricFamily::gauge(
+                "container_creation_time",
+                seconds(),
+                "Container creation time since unix epoch in seconds.",
+            ),
             health_state: MetricFamily::gauge(
                 "container_health_state",
                 None,
@@ -589,6 +595,7 @@ impl Families {
         // cgroup; 0 for none, as cAdvisor.
         gauge(&mut self.limit, Some(c.memory_limit));
         seconds(&mut self.start_time, c.started_at);
+        seconds(&mut self.creation_time, c.created_at);
         gauge(&mut self.threads, r.threads);
         gauge(&mut self.fds, r.file_descriptors);
         for i in &r.interfaces {
@@ -707,6 +714,7 @@ impl Families {
             self.sockets,
             self.tasks_state,
             self.health_state,
+            self.creation_time,
             self.memory_failures,
         ]);
         v.extend(self.memory_stat);

@@ -276,6 +276,8 @@ pub struct Container {
     pub exit_code: i64,
     pub oom_killed: bool,
     /// Unix seconds; `None` when never started / never finished.
+    /// When Docker created the container (inspect's `Created`), Unix seconds.
+    pub created_at: Option<f64>,
     pub started_at: Option<f64>,
     pub finished_at: Option<f64>,
     /// The main process in hale's PID namespace, when running.

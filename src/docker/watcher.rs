@@ -552,6 +552,7 @@ impl Watcher {
             restart_count: i.restart_count.unwrap_or(0).max(0) as u64,
             exit_code: state.exit_code.unwrap_or(0),
             oom_killed: state.oom_killed.unwrap_or(false),
+            created_at: i.created.as_deref().and_then(super::parse_time),
             started_at,
             finished_at: state.finished_at.as_deref().and_then(super::parse_time),
             pid,
