@@ -1017,6 +1017,21 @@ fn cadvisor_families_agree_with_the_cgroup() {
         .unwrap()
             > 0.0
     );
+    // CFS burst from cpu.stat (the kernel has it since 5.14).
+    let cpu_stat = if v2 {
+        file("cpu.stat")
+    } else {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/cpu{memory_path}/cpu.stat")).unwrap()
+    };
+    let bursts: f64 = cpu_stat
+        .lines()
+        .find_map(|l| l.strip_prefix("nr_bursts "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(v("container_cpu_cfs_burst_periods_total"), bursts);
+    assert!(container_value(&s, "container_cpu_cfs_burst_seconds_total", &name, &[]).is_some());
     // No health check: cAdvisor's -1.
     assert_eq!(v("container_health_state"), -1.0);
     assert_eq!(v("container_memory_swap"), 0.0);

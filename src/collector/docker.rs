@@ -121,6 +121,10 @@ struct Families {
     sockets: MetricFamily,
     tasks_state: MetricFamily,
     health_state: MetricFamily,
+    cfs_burst_periods: MetricFamily,
+    cfs_burst: MetricFamily,
+    /// cpu, memory, io; each (waiting: `some`, stalled: `full`).
+    pressure: Vec<(MetricFamily, MetricFamily)>,
     creation_time: MetricFamily,
     /// The rest of cAdvisor's memory families, in [`MEMORY_STAT`] order.
     memory_stat: Vec<MetricFamily>,
@@ -399,6 +403,34 @@ impl Families {
                 seconds(),
                 "Container creation time since unix epoch in seconds.",
             ),
+            cfs_burst_periods: MetricFamily::counter(
+                "container_cpu_cfs_burst_periods",
+                None,
+                "Number of periods when burst occurs.",
+            ),
+            cfs_burst: MetricFamily::counter(
+                "container_cpu_cfs_burst",
+                seconds(),
+                "Total time duration the container has been bursted.",
+            ),
+            pressure: ["cpu", "memory", "io"]
+                .into_iter()
+                .zip(["CPU", "memory", "IO"])
+                .map(|(r, what)| {
+                    (
+                        MetricFamily::counter(
+                            format!("container_pressure_{r}_waiting"),
+                            seconds(),
+                            format!("Total time duration tasks in the container have waited due to {what} congestion."),
+                        ),
+                        MetricFamily::counter(
+                            format!("container_pressure_{r}_stalled"),
+                            seconds(),
+                            format!("Total time duration no tasks in the container could make progress due to {what} congestion."),
+                        ),
+                    )
+                })
+                .collect(),
             health_state: MetricFamily::gauge(
                 "container_health_state",
                 None,
@@ -588,6 +620,12 @@ impl Families {
         gauge(&mut self.cfs_periods, r.cfs_periods);
         gauge(&mut self.cfs_throttled_periods, r.cfs_throttled_periods);
         seconds(&mut self.cfs_throttled, r.cfs_throttled_seconds);
+        gauge(&mut self.cfs_burst_periods, r.cfs_burst_periods);
+        seconds(&mut self.cfs_burst, r.cfs_burst_seconds);
+        for ((waiting, stalled), p) in self.pressure.iter_mut().zip(r.pressure) {
+            seconds(waiting, p.map(|(some, _)| some));
+            seconds(stalled, p.map(|(_, full)| full));
+        }
         gauge(&mut self.memory_usage, r.memory_usage_bytes);
         gauge(&mut self.working_set, r.memory_working_set_bytes);
         gauge(&mut self.rss, r.memory_rss_bytes);
@@ -714,10 +752,15 @@ impl Families {
             self.sockets,
             self.tasks_state,
             self.health_state,
+            self.cfs_burst_periods,
+            self.cfs_burst,
             self.creation_time,
             self.memory_failures,
         ]);
         v.extend(self.memory_stat);
+        for (waiting, stalled) in self.pressure {
+            v.extend([waiting, stalled]);
+        }
         v.extend([
             self.fs_usage,
             self.fs_limit,

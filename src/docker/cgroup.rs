@@ -39,6 +39,13 @@ pub struct Resources {
     pub cfs_periods: Option<u64>,
     pub cfs_throttled_periods: Option<u64>,
     pub cfs_throttled_seconds: Option<f64>,
+    /// CFS burst (`nr_bursts`, and `burst_time` ns on v1 or `burst_usec` on v2, in seconds),
+    /// where the kernel has it (5.14 and later).
+    pub cfs_burst_periods: Option<u64>,
+    pub cfs_burst_seconds: Option<f64>,
+    /// Pressure stall totals in seconds, `(some, full)` for cpu, memory and io: v2's
+    /// `<resource>.pressure`, which v1 does not have.
+    pub pressure: [Option<(f64, f64)>; 3],
     pub memory_usage_bytes: Option<u64>,
     pub memory_working_set_bytes: Option<u64>,
     pub memory_rss_bytes: Option<u64>,
@@ -467,6 +474,9 @@ impl Layout {
             cfs_periods: cfs_field("nr_periods"),
             cfs_throttled_periods: cfs_field("nr_throttled"),
             cfs_throttled_seconds: cfs_field("throttled_time").map(|ns| ns as f64 / 1e9),
+            cfs_burst_periods: cfs_field("nr_bursts"),
+            cfs_burst_seconds: cfs_field("burst_time").map(|ns| ns as f64 / 1e9),
+            pressure: [None, None, None],
             memory_usage_bytes: Some(usage),
             memory_working_set_bytes: Some(working_set(usage, field("total_inactive_file"))),
             memory_rss_bytes: field("total_rss"),
@@ -532,6 +542,10 @@ impl Layout {
             cfs_periods: cpu_field("nr_periods"),
             cfs_throttled_periods: cpu_field("nr_throttled"),
             cfs_throttled_seconds: usec("throttled_usec"),
+            cfs_burst_periods: cpu_field("nr_bursts"),
+            cfs_burst_seconds: usec("burst_usec"),
+            pressure: ["cpu.pressure", "memory.pressure", "io.pressure"]
+                .map(|f| dir.read(f).as_deref().and_then(parse_pressure)),
             memory_usage_bytes: Some(usage),
             memory_working_set_bytes: Some(working_set(usage, field("inactive_file"))),
             memory_rss_bytes: field("anon"),
@@ -556,6 +570,20 @@ impl Layout {
                 .unwrap_or_default(),
         })
     }
+}
+
+/// A PSI file's `some` and `full` totals (microseconds in the file), in seconds. A kernel that
+/// has no `full` line for cpu (before 5.13) gives 0 for it, as cAdvisor shows.
+fn parse_pressure(text: &str) -> Option<(f64, f64)> {
+    let total = |kind: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(kind))?;
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("total="))?
+            .parse()
+            .ok()
+    };
+    let some = total("some ")?;
+    Some((some as f64 / 1e6, total("full ").unwrap_or(0) as f64 / 1e6))
 }
 
 /// The `state` label values of cAdvisor's `container_tasks_state`, in [`Resources::task_states`]
@@ -792,6 +820,17 @@ mod tests {
     }
 
     #[test]
+    fn pressure_files_give_some_and_full_totals() {
+        let text = "some avg10=0.00 avg60=0.00 avg300=0.00 total=2500000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=1000\n";
+        assert_eq!(parse_pressure(text), Some((2.5, 0.001)));
+        assert_eq!(
+            parse_pressure("some avg10=0.00 total=7\n"),
+            Some((7e-6, 0.0))
+        );
+        assert_eq!(parse_pressure("garbage"), None);
+    }
+
+    #[test]
     fn task_states_come_from_the_state_letter_after_the_command() {
         assert_eq!(task_state_index("12 (sleep) S 1 2"), Some(0));
         // A command may hold `) R (`; the state is after the last `)`.
@@ -849,6 +888,14 @@ mod tests {
         // `max` of memory.events: how often usage hit memory.max.
         assert_eq!(r.memory_failcnt, Some(5));
         assert_eq!(r.processes, Some(2));
+        // Threads by state from cgroup.threads: sleep S, busy R, worker D.
+        assert_eq!(r.task_states, Some([1, 1, 0, 1, 0]));
+        assert_eq!((r.cfs_burst_periods, r.cfs_burst_seconds), (Some(3), Some(1.5)));
+        assert_eq!(r.pressure, [Some((4.0, 1.0)), Some((0.5, 0.25)), None]);
+        let m = &r.memory_stat;
+        assert_eq!((m.active_file, m.inactive_file), (Some(20_971_520), Some(20_971_520)));
+        assert_eq!((m.pgfault, m.pgmajfault, m.file_dirty), (Some(1234), Some(12), Some(8192)));
+        assert_eq!((m.events_high, m.events_max), (Some(0), Some(5)));
         assert_eq!(
             r.block_io,
             vec![BlockIo {

@@ -51,6 +51,9 @@ pub fn resources(s: &ContainerStatsResponse) -> Resources {
         cfs_periods: throttling.and_then(|t| t.periods),
         cfs_throttled_periods: throttling.and_then(|t| t.throttled_periods),
         cfs_throttled_seconds: ns(throttling.and_then(|t| t.throttled_time)),
+        cfs_burst_periods: None,
+        cfs_burst_seconds: None,
+        pressure: [None, None, None],
         memory_usage_bytes: mem_usage,
         // v1 names first, then v2's.
         memory_working_set_bytes: mem_usage
