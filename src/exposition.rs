@@ -163,7 +163,7 @@ fn append_text_families(collected: &Collected, format: Format, body: &mut String
 
 /// The name a structured family's samples carry in text format 0.0.4: its name, unit and
 /// `_total` for a counter.
-fn exposed_name(family: &crate::metric::MetricFamily) -> String {
+pub fn exposed_name(family: &crate::metric::MetricFamily) -> String {
     let mut name = family.name.to_string();
     if let Some(unit) = &family.unit {
         name.push('_');

@@ -1032,6 +1032,19 @@ fn cadvisor_families_agree_with_the_cgroup() {
         .unwrap();
     assert_eq!(v("container_cpu_cfs_burst_periods_total"), bursts);
     assert!(container_value(&s, "container_cpu_cfs_burst_seconds_total", &name, &[]).is_some());
+    // No --pids-limit: pids.max is `max`, which cAdvisor shows as 0.
+    let pids_dir = if v2 {
+        dir.clone()
+    } else {
+        format!("/sys/fs/cgroup/pids{memory_path}")
+    };
+    let pids_max = std::fs::read_to_string(format!("{pids_dir}/pids.max")).unwrap();
+    assert_eq!(pids_max.trim(), "max");
+    assert_eq!(v("container_threads_max"), 0.0);
+    if !v2 {
+        let kmem: f64 = file("memory.kmem.usage_in_bytes").trim().parse().unwrap();
+        assert!((v("container_memory_kernel_usage") - kmem).abs() <= mib);
+    }
     // No health check: cAdvisor's -1.
     assert_eq!(v("container_health_state"), -1.0);
     assert_eq!(v("container_memory_swap"), 0.0);

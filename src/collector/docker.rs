@@ -121,6 +121,8 @@ struct Families {
     sockets: MetricFamily,
     tasks_state: MetricFamily,
     health_state: MetricFamily,
+    threads_max: MetricFamily,
+    kernel_usage: MetricFamily,
     cfs_burst_periods: MetricFamily,
     cfs_burst: MetricFamily,
     /// cpu, memory, io; each (waiting: `some`, stalled: `full`).
@@ -182,6 +184,28 @@ const NETWORK: [(&str, Option<Unit>, &str); 8] = [
         "Cumulative count of packets dropped while transmitting",
     ),
 ];
+
+/// Every family the docker collector can export, as (name in text format 0.0.4, type): what the
+/// README's compatibility table claims, checked against cAdvisor's list in `tests/readme.rs`.
+pub fn exported_families() -> Vec<(String, &'static str)> {
+    Families::new()
+        .into_vec()
+        .iter()
+        .map(|f| match &f.text {
+            // Exact-name counters (`container_memory_failcnt`).
+            Some(text) => (text.name.clone(), "counter"),
+            None => (
+                crate::exposition::exposed_name(f),
+                match f.kind {
+                    crate::metric::Kind::Counter => "counter",
+                    crate::metric::Kind::Gauge => "gauge",
+                    crate::metric::Kind::Histogram => "histogram",
+                    crate::metric::Kind::Untyped => "untyped",
+                },
+            ),
+        })
+        .collect()
+}
 
 /// cAdvisor's memory families read straight from [`MemoryStat`]: (name without unit and `_total`,
 /// unit, counter?, help, field).
@@ -431,6 +455,16 @@ impl Families {
                     )
                 })
                 .collect(),
+            threads_max: MetricFamily::gauge(
+                "container_threads_max",
+                None,
+                "Maximum number of threads allowed inside the container, infinity if value is zero",
+            ),
+            kernel_usage: MetricFamily::gauge(
+                "container_memory_kernel_usage",
+                None,
+                "Size of kernel memory allocated in bytes.",
+            ),
             health_state: MetricFamily::gauge(
                 "container_health_state",
                 None,
@@ -649,6 +683,8 @@ impl Families {
         gauge(&mut self.mapped_file, r.memory_mapped_file_bytes);
         gauge(&mut self.processes, r.processes);
         gauge(&mut self.sockets, r.sockets);
+        gauge(&mut self.threads_max, r.threads_max);
+        gauge(&mut self.kernel_usage, r.memory_kernel_bytes);
         // cAdvisor's reading of Docker's health: 1 healthy, 0 starting or unhealthy, -1 no check.
         let health = match c.health {
             Health::Healthy => 1.0,
@@ -752,6 +788,8 @@ impl Families {
             self.sockets,
             self.tasks_state,
             self.health_state,
+            self.threads_max,
+            self.kernel_usage,
             self.cfs_burst_periods,
             self.cfs_burst,
             self.creation_time,

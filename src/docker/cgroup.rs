@@ -51,6 +51,10 @@ pub struct Resources {
     pub memory_rss_bytes: Option<u64>,
     pub oom_events: Option<u64>,
     pub threads: Option<u64>,
+    /// `pids.max`, 0 for `max` (no limit), as cAdvisor shows it.
+    pub threads_max: Option<u64>,
+    /// Kernel memory (`memory.kmem.usage_in_bytes`, v1 only).
+    pub memory_kernel_bytes: Option<u64>,
     pub file_descriptors: Option<u64>,
     pub interfaces: Vec<Interface>,
     /// Page cache (`total_cache` on v1, `file` on v2).
@@ -465,6 +469,7 @@ impl Layout {
         } else {
             None
         };
+        let pids = KernelDir::open(&self.dir("pids", path)).ok();
         Ok(Resources {
             cpu_usage_seconds: cpuacct("cpuacct.usage")
                 .and_then(|s| s.trim().parse::<u64>().ok())
@@ -483,9 +488,16 @@ impl Layout {
             oom_events: memory
                 .read("memory.oom_control")
                 .and_then(|s| keyed(&s, "oom_kill")),
-            threads: KernelDir::open(&self.dir("pids", path))
-                .ok()
+            threads: pids
+                .as_ref()
                 .and_then(|d| d.read("pids.current"))
+                .and_then(|s| s.trim().parse().ok()),
+            threads_max: pids
+                .as_ref()
+                .and_then(|d| d.read("pids.max"))
+                .and_then(|s| pids_max(&s)),
+            memory_kernel_bytes: memory
+                .read("memory.kmem.usage_in_bytes")
                 .and_then(|s| s.trim().parse().ok()),
             file_descriptors: procs.map(|p| p.fds),
             interfaces: Vec::new(),
@@ -551,6 +563,8 @@ impl Layout {
             memory_rss_bytes: field("anon"),
             oom_events: events.as_deref().and_then(|s| keyed(s, "oom_kill")),
             threads: dir.read("pids.current").and_then(|s| s.trim().parse().ok()),
+            threads_max: dir.read("pids.max").and_then(|s| pids_max(&s)),
+            memory_kernel_bytes: None,
             file_descriptors: procs.map(|p| p.fds),
             interfaces: Vec::new(),
             memory_cache_bytes: field("file"),
@@ -569,6 +583,14 @@ impl Layout {
                 .map(|t| parse_io_stat(&t))
                 .unwrap_or_default(),
         })
+    }
+}
+
+/// `pids.max`: a number, or `max` for no limit, which cAdvisor (through runc) shows as 0.
+fn pids_max(text: &str) -> Option<u64> {
+    match text.trim() {
+        "max" => Some(0),
+        n => n.parse().ok(),
     }
 }
 
@@ -828,6 +850,9 @@ mod tests {
             Some((7e-6, 0.0))
         );
         assert_eq!(parse_pressure("garbage"), None);
+        assert_eq!(pids_max("max\n"), Some(0));
+        assert_eq!(pids_max("100\n"), Some(100));
+        assert_eq!(pids_max("x"), None);
     }
 
     #[test]
@@ -890,11 +915,20 @@ mod tests {
         assert_eq!(r.processes, Some(2));
         // Threads by state from cgroup.threads: sleep S, busy R, worker D.
         assert_eq!(r.task_states, Some([1, 1, 0, 1, 0]));
-        assert_eq!((r.cfs_burst_periods, r.cfs_burst_seconds), (Some(3), Some(1.5)));
+        assert_eq!(
+            (r.cfs_burst_periods, r.cfs_burst_seconds),
+            (Some(3), Some(1.5))
+        );
         assert_eq!(r.pressure, [Some((4.0, 1.0)), Some((0.5, 0.25)), None]);
         let m = &r.memory_stat;
-        assert_eq!((m.active_file, m.inactive_file), (Some(20_971_520), Some(20_971_520)));
-        assert_eq!((m.pgfault, m.pgmajfault, m.file_dirty), (Some(1234), Some(12), Some(8192)));
+        assert_eq!(
+            (m.active_file, m.inactive_file),
+            (Some(20_971_520), Some(20_971_520))
+        );
+        assert_eq!(
+            (m.pgfault, m.pgmajfault, m.file_dirty),
+            (Some(1234), Some(12), Some(8192))
+        );
         assert_eq!((m.events_high, m.events_max), (Some(0), Some(5)));
         assert_eq!(
             r.block_io,

@@ -52,6 +52,8 @@ pub fn resources(s: &ContainerStatsResponse) -> Resources {
         cfs_throttled_periods: throttling.and_then(|t| t.throttled_periods),
         cfs_throttled_seconds: ns(throttling.and_then(|t| t.throttled_time)),
         cfs_burst_periods: None,
+        threads_max: s.pids_stats.as_ref().and_then(|p| p.limit),
+        memory_kernel_bytes: None,
         cfs_burst_seconds: None,
         pressure: [None, None, None],
         memory_usage_bytes: mem_usage,
