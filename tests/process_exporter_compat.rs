@@ -144,6 +144,26 @@ fn families_both_expose_agree_with_process_exporter() {
         before.len() >= 20,
         "process-exporter's families: {before:?}"
     );
+    // The README's compatibility section lists exactly the families process-exporter exported,
+    // and hale's addition.
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let section = readme
+        .split_once("### process-exporter")
+        .and_then(|(_, rest)| rest.split_once("How it is held"))
+        .map(|(s, _)| s)
+        .expect("the README's process-exporter section");
+    let listed: BTreeSet<&str> = section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| w.starts_with("namedprocess_"))
+        .collect();
+    let exported: BTreeSet<&str> = before
+        .keys()
+        .map(String::as_str)
+        .chain(HALE_ONLY.iter().copied())
+        .collect();
+    assert_eq!(listed, exported, "the README's process-exporter families");
     let mut problems = Vec::new();
     for (name, b) in &before {
         let Some(h) = ours.get(name) else {

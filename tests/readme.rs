@@ -87,29 +87,131 @@ fn every_config_example_in_the_readme_passes_check_config() {
     assert!(checked >= 5, "only {checked} config blocks were checked");
 }
 
-/// The README's compatibility paragraph names exactly the collectors node_exporter 1.5 enables
-/// by default that hale does not have: it grows shorter as collectors land, never out of date.
-#[test]
-fn the_readme_lists_exactly_the_node_exporter_collectors_hale_lacks() {
+/// The README's text, whitespace flattened.
+fn flat_readme() -> String {
     let readme = std::fs::read_to_string("README.md").unwrap();
-    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    readme.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The README's compatibility section names exactly node_exporter 1.5's default collectors, hale
+/// has each of them, and the collectors table has a row for each.
+#[test]
+fn the_readme_names_node_exporters_default_collectors_and_hale_has_each() {
+    let flat = flat_readme();
     let list = flat
-        .split_once("stay empty on hale: ")
-        .and_then(|(_, rest)| rest.split_once('.'))
+        .split_once("every collector node_exporter 1.5 enables by default on Linux (")
+        .and_then(|(_, rest)| rest.split_once(')'))
         .map(|(list, _)| list)
-        .expect("the README's list of node_exporter collectors hale lacks");
-    let mut listed: Vec<&str> = list
-        .split(", ")
-        .flat_map(|c| c.split(" and "))
-        .map(str::trim)
-        .collect();
+        .expect("the README's list of node_exporter's default collectors");
+    let mut listed: Vec<&str> = list.split(", ").map(str::trim).collect();
     listed.sort_unstable();
+    let mut defaults = hale::collector::NODE_EXPORTER_DEFAULTS.to_vec();
+    defaults.sort_unstable();
+    assert_eq!(listed, defaults);
     let ours: Vec<&str> = hale::collector::SPECS.iter().map(|s| s.name).collect();
-    let mut lacking: Vec<&str> = hale::collector::NODE_EXPORTER_DEFAULTS
-        .iter()
-        .copied()
-        .filter(|c| !ours.contains(c))
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    for c in defaults {
+        assert!(ours.contains(&c), "hale has no {c} collector");
+        assert!(
+            readme.contains(&format!("| `{c}` | on |")),
+            "the collectors table has no row for {c}"
+        );
+    }
+}
+
+/// The names in backticks in a Markdown table cell.
+fn backticked(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The README's cAdvisor table against cAdvisor's own list (`tests/fixtures/cadvisor`, from its
+/// source) and against what hale exports: every cAdvisor family in exactly one row, the row's
+/// default as cAdvisor's, "yes" exactly for the families hale exports, with cAdvisor's type;
+/// and hale exports no `container_*`/`machine_*` family cAdvisor does not have.
+#[test]
+fn the_readme_cadvisor_table_matches_cadvisor_and_hale() {
+    use std::collections::BTreeMap;
+    let tsv = std::fs::read_to_string("tests/fixtures/cadvisor/families.tsv").unwrap();
+    // name -> (type, on by default)
+    let cadvisor: BTreeMap<String, (String, bool)> = tsv
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), (f[1].to_string(), f[3] == "default"))
+        })
         .collect();
-    lacking.sort_unstable();
-    assert_eq!(listed, lacking);
+    assert!(cadvisor.len() > 100, "{}", cadvisor.len());
+
+    // What hale exports under cAdvisor-style names: the docker collector's families, and the
+    // machine collector's as a running hale serves them.
+    let mut hale: BTreeMap<String, String> = hale::collector::docker::exported_families()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("container_") || n.starts_with("machine_"))
+        .map(|(n, t)| (n, t.to_string()))
+        .collect();
+    let server = common::Hale::start(&["--collector.disable-defaults", "--collector.machine"]);
+    let body = common::get(&server.url("/metrics"), None).body;
+    for line in body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE machine_"))
+    {
+        let mut f = line.split_whitespace();
+        let (name, kind) = (f.next().unwrap(), f.next().unwrap());
+        hale.insert(format!("machine_{name}"), kind.to_string());
+    }
+    for (name, kind) in &hale {
+        let (theirs, _) = cadvisor
+            .get(name)
+            .unwrap_or_else(|| panic!("hale exports {name}, which cAdvisor does not have"));
+        assert_eq!(kind, theirs, "{name}: hale's type is not cAdvisor's");
+    }
+
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let table = readme
+        .split_once("| cAdvisor families | in cAdvisor by default | hale |\n|---|---|---|\n")
+        .and_then(|(_, rest)| rest.split_once("\n\n"))
+        .map(|(table, _)| table)
+        .expect("the README's cAdvisor table");
+    let mut seen = BTreeMap::new();
+    for row in table.lines() {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").collect();
+        assert_eq!(cells.len(), 3, "{row}");
+        let default = match cells[1] {
+            "yes" => true,
+            "no" => false,
+            other => panic!("{row}: default {other:?}"),
+        };
+        let exported = if cells[2].starts_with("yes") {
+            true
+        } else if cells[2].starts_with("no: ") {
+            false
+        } else {
+            panic!("{row}: the hale cell says neither `yes` nor `no: <reason>`")
+        };
+        for name in backticked(cells[0]) {
+            let (_, on) = cadvisor
+                .get(&name)
+                .unwrap_or_else(|| panic!("{name}: not a cAdvisor family"));
+            assert_eq!(*on, default, "{name}: cAdvisor's default is not the row's");
+            assert_eq!(
+                hale.contains_key(&name),
+                exported,
+                "{name}: the README says hale exports it: {exported}"
+            );
+            assert!(
+                seen.insert(name.clone(), ()).is_none(),
+                "{name} is in two rows"
+            );
+        }
+    }
+    let missing: Vec<&String> = cadvisor.keys().filter(|n| !seen.contains_key(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "cAdvisor families the table leaves out: {missing:?}"
+    );
 }

@@ -50,6 +50,14 @@ const FILES: &[&str] = &[
     "proc/schedstat",
     "proc/net/rpc/nfs",
     "proc/net/rpc/nfsd",
+    "sys/fs/xfs/sda1/stats/stats",
+    "proc/spl/kstat/zfs/arcstats",
+    "proc/spl/kstat/zfs/pool1/io",
+    "proc/spl/kstat/zfs/pool1/objset-1",
+    "proc/net/ip_vs",
+    "proc/net/ip_vs_stats",
+    "sys/fs/bcache/deaddd54-c735-46d5-868e-f331c5fd7c74/bdev0/writeback_rate_debug",
+    "sys/fs/bcache/deaddd54-c735-46d5-868e-f331c5fd7c74/bdev0/dirty_data",
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

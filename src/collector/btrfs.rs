@@ -96,7 +96,7 @@ fn ioctl_devices(mount_point: &Path) -> std::io::Result<(String, Vec<IoctlDevice
         stats[1] = ERROR_TYPES.len() as u64;
         ioctl(&fs, IOC_GET_DEV_STATS, &mut stats)?;
         let path = bytes(&dev[384..512]);
-        let path = &path[..path.iter().position(|b| *b == 0).unwrap_or(path.len())];
+        let path = path.split(|b| *b == 0).next().unwrap_or_default();
         devices.push(IoctlDevice {
             path: String::from_utf8_lossy(path).into_owned(),
             uuid: dashed_uuid(&bytes(&dev[1..3])),

@@ -67,7 +67,8 @@ pub struct Ipvs {
 
 /// The five totals of `ip_vs_stats`' third line, hexadecimal.
 fn parse_stats(text: &str) -> Result<[u64; 5], String> {
-    let line = text.splitn(4, '\n').nth(2).filter(|_| text.splitn(4, '\n').count() == 4);
+    // procfs' check: at least three line breaks, the totals on the third line.
+    let line = text.split('\n').nth(2).filter(|_| text.matches('\n').count() >= 3);
     let fields: Vec<&str> = line.ok_or("ip_vs_stats corrupt: too short")?.split_whitespace().collect();
     if fields.len() != 5 {
         return Err("ip_vs_stats corrupt: unexpected number of fields".into());

@@ -92,7 +92,9 @@ fn parse(text: &str) -> Result<Vec<u64>, String> {
                     numbers.len()
                 ));
             }
-            values[i] = numbers[*index];
+            if let (Some(slot), Some(v)) = (values.get_mut(i), numbers.get(*index)) {
+                *slot = *v;
+            }
         }
     }
     Ok(values)

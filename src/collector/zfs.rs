@@ -67,12 +67,15 @@ fn parse_kstats(text: &str, file: &str) -> Result<Vec<(Option<String>, String, u
     }
     let mut dataset = None;
     let mut out = Vec::new();
-    for parts in lines.filter(|p| p.len() >= 3) {
-        if parts[0] == "dataset_name" {
-            dataset = Some(parts[2].to_string());
-        } else if parts[1] == KSTAT_DATA_UINT64 {
-            let key = format!("kstat.zfs.misc.{file}.{}", parts[0]);
-            out.push((dataset.clone(), parts[0].to_string(), number(&key, parts[2])?));
+    for parts in lines {
+        let [name, kind, data, ..] = parts.as_slice() else {
+            continue;
+        };
+        if *name == "dataset_name" {
+            dataset = Some(data.to_string());
+        } else if *kind == KSTAT_DATA_UINT64 {
+            let key = format!("kstat.zfs.misc.{file}.{name}");
+            out.push((dataset.clone(), name.to_string(), number(&key, data)?));
         }
     }
     Ok(out)
@@ -81,7 +84,7 @@ fn parse_kstats(text: &str, file: &str) -> Result<Vec<(Option<String>, String, u
 /// A pool's `io`: a header line from `nread` (12 fields or more), then lines of values.
 fn parse_pool_io(text: &str) -> Result<Vec<(String, u64)>, String> {
     let mut lines = text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>());
-    let Some(header) = lines.find(|p| p.len() >= 12 && p[0] == "nread") else {
+    let Some(header) = lines.find(|p| p.len() >= 12 && p.first() == Some(&"nread")) else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();

@@ -660,8 +660,9 @@ fn process_stats(dir: &KernelDir) -> Option<ProcessStats> {
         let mut states = [0u64; 5];
         for tid in tids.lines().map(str::trim).filter(|t| !t.is_empty()) {
             let stat = std::fs::read_to_string(dir.proc_path(tid).join("stat"));
-            if let Some(i) = stat.ok().as_deref().and_then(task_state_index) {
-                states[i] += 1;
+            let i = stat.ok().as_deref().and_then(task_state_index);
+            if let Some(n) = i.and_then(|i| states.get_mut(i)) {
+                *n += 1;
             }
         }
         stats.task_states = Some(states);
