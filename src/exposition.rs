@@ -139,7 +139,7 @@ fn append_text_families(collected: &Collected, format: Format, body: &mut String
         .families
         .iter()
         .filter(|f| f.text.is_none() && !f.is_empty())
-        .map(exposed_name)
+        .map(crate::metric::MetricFamily::exposed_name)
         .collect();
     let eof = format == Format::OpenMetrics && body.ends_with("# EOF\n");
     if eof {
@@ -159,20 +159,6 @@ fn append_text_families(collected: &Collected, format: Format, body: &mut String
     if eof {
         body.push_str("# EOF\n");
     }
-}
-
-/// The name a structured family's samples carry in text format 0.0.4: its name, unit and
-/// `_total` for a counter.
-pub fn exposed_name(family: &crate::metric::MetricFamily) -> String {
-    let mut name = family.name.to_string();
-    if let Some(unit) = &family.unit {
-        name.push('_');
-        name.push_str(unit.as_str());
-    }
-    if family.kind == Kind::Counter {
-        name.push_str("_total");
-    }
-    name
 }
 
 /// Adapter that lets `prometheus-client` encode our families at scrape time.

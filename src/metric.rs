@@ -140,6 +140,20 @@ impl MetricFamily {
         family
     }
 
+    /// The name a structured family's samples carry in text format 0.0.4: its name, unit and
+    /// `_total` for a counter.
+    pub fn exposed_name(&self) -> String {
+        let mut name = self.name.to_string();
+        if let Some(unit) = &self.unit {
+            name.push('_');
+            name.push_str(unit.as_str());
+        }
+        if self.kind == Kind::Counter {
+            name.push_str("_total");
+        }
+        name
+    }
+
     /// Whether the family has no series at all.
     pub fn is_empty(&self) -> bool {
         match (&self.live, &self.text) {

@@ -195,7 +195,7 @@ pub fn exported_families() -> Vec<(String, &'static str)> {
             // Exact-name counters (`container_memory_failcnt`).
             Some(text) => (text.name.clone(), "counter"),
             None => (
-                crate::exposition::exposed_name(f),
+                f.exposed_name(),
                 match f.kind {
                     crate::metric::Kind::Counter => "counter",
                     crate::metric::Kind::Gauge => "gauge",
