@@ -1,11 +1,15 @@
 //! Turning metric families into bytes on the wire: content negotiation between OpenMetrics 1.0.0 and
-//! the Prometheus text format 0.0.4, encoding through `prometheus-client`, and the few header
-//! rewrites that make its OpenMetrics output valid 0.0.4 text.
+//! the Prometheus text format 0.0.4, and the encoding itself.
 //!
-//! `prometheus-client` only writes OpenMetrics text. The two formats differ, for the types hale
-//! uses, in the metadata lines alone: 0.0.4 names a counter family `x_total`, and has neither
-//! `# UNIT` nor `# EOF`. Sample lines are identical, so the rewrite below touches only comment
-//! lines. (`_info` families are gauges named `x_info` in both, as node_exporter's.)
+//! The families collectors build at each scrape are written directly, in either format, byte for
+//! byte as `prometheus-client` would write them (the same metadata lines, escaping and number
+//! formatting; `tests/golden.rs` holds both formats to the bytes): that is most of a scrape's
+//! output, and going through `prometheus-client`'s per-sample encoders and then rewriting its
+//! OpenMetrics into 0.0.4 cost most of a scrape's CPU. The few families `prometheus-client`
+//! keeps live (hale's own counters and histograms) are still encoded by it. Its OpenMetrics and
+//! 0.0.4 differ, for the types hale uses, in the metadata lines alone: 0.0.4 names a counter
+//! family `x_total`, and has neither `# UNIT` nor `# EOF`; [`openmetrics_to_text004`] rewrites
+//! those. (`_info` families are gauges named `x_info` in both, as node_exporter's.)
 //!
 //! `/metrics` serves 0.0.4 unless `--web.enable-openmetrics`, as node_exporter does: Prometheus
 //! files 0.0.4 metadata under the sample names (`x_total`) that dashboards look up.
@@ -13,9 +17,7 @@
 use std::fmt::Write as _;
 
 use prometheus_client::collector::Collector as EncodeCollector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
@@ -23,7 +25,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::metric::{Kind, Value};
+use crate::metric::{Kind, MetricFamily, Value};
 use crate::scrape::Collected;
 
 /// Exposition format chosen for one response.
@@ -110,20 +112,160 @@ pub fn encode(collected: &Arc<Collected>, format: Format) -> Bytes {
 }
 
 fn encode_uncached(collected: Arc<Collected>, format: Format) -> String {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(Families(Arc::clone(&collected))));
-    let mut openmetrics = String::with_capacity(64 * 1024);
-    // Writing into a String cannot fail, and our collector only fails on writer errors.
-    if prometheus_client::encoding::text::encode(&mut openmetrics, &registry).is_err() {
-        openmetrics.clear();
-        openmetrics.push_str("# EOF\n");
+    let mut body = String::with_capacity(64 * 1024);
+    for family in &collected.families {
+        if family.is_empty() || family.text.is_some() {
+            continue;
+        }
+        match &family.live {
+            Some(_) => write_live(&mut body, family, format),
+            None => write_family(&mut body, family, format),
+        }
     }
-    let mut body = match format {
-        Format::OpenMetrics => openmetrics,
-        Format::Text004 => openmetrics_to_text004(&openmetrics),
-    };
+    if format == Format::OpenMetrics {
+        body.push_str("# EOF\n");
+    }
     append_text_families(&collected, format, &mut body);
     body
+}
+
+/// The metadata name of a structured family: its name and unit, as `prometheus-client` writes
+/// it (and `_total` for a counter in text format 0.0.4).
+fn push_meta_name(out: &mut String, family: &MetricFamily, format: Format) {
+    out.push_str(&family.name);
+    if let Some(unit) = &family.unit {
+        out.push('_');
+        out.push_str(unit.as_str());
+    }
+    if format == Format::Text004 && family.kind == Kind::Counter {
+        out.push_str("_total");
+    }
+}
+
+/// Writes one family of samples directly, byte for byte what `prometheus-client` writes for it
+/// (and, in text format 0.0.4, what [`openmetrics_to_text004`] makes of that): the same
+/// metadata lines, label escaping and number formatting (`itoa`, `dtoa`). It is the bulk of
+/// every scrape, so it skips `prometheus-client`'s per-sample encoder objects and the second
+/// pass over the body. `tests/golden.rs` holds both formats to the bytes.
+fn write_family(out: &mut String, family: &MetricFamily, format: Format) {
+    let kind = match (format, family.kind) {
+        (_, Kind::Counter) => "counter",
+        (_, Kind::Gauge) => "gauge",
+        (_, Kind::Histogram) => "histogram",
+        (Format::OpenMetrics, Kind::Untyped) => "unknown",
+        (Format::Text004, Kind::Untyped) => "untyped",
+    };
+    out.push_str("# HELP ");
+    push_meta_name(out, family, format);
+    out.push(' ');
+    out.push_str(&family.help);
+    out.push_str("\n# TYPE ");
+    push_meta_name(out, family, format);
+    out.push(' ');
+    out.push_str(kind);
+    out.push('\n');
+    if let (Format::OpenMetrics, Some(unit)) = (format, &family.unit) {
+        out.push_str("# UNIT ");
+        out.push_str(&family.name);
+        out.push('_');
+        out.push_str(unit.as_str());
+        out.push(' ');
+        out.push_str(unit.as_str());
+        out.push('\n');
+    }
+    // Histogram families carry no plain samples (they are live).
+    if family.kind == Kind::Histogram {
+        return;
+    }
+    let (mut itoa, mut dtoa) = (itoa::Buffer::new(), dtoa::Buffer::new());
+    for sample in &family.samples {
+        out.push_str(&family.name);
+        if let Some(unit) = &family.unit {
+            out.push('_');
+            out.push_str(unit.as_str());
+        }
+        if family.kind == Kind::Counter {
+            out.push_str("_total");
+        }
+        if !sample.labels.is_empty() {
+            out.push('{');
+            for (i, (k, v)) in sample.labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(k);
+                out.push_str("=\"");
+                push_escaped(out, v);
+                out.push('"');
+            }
+            out.push('}');
+        }
+        out.push(' ');
+        match sample.value {
+            Value::Int(v) => out.push_str(itoa.format(v)),
+            Value::Float(v) => out.push_str(dtoa.format(v)),
+        }
+        out.push('\n');
+    }
+}
+
+/// A label value with `\\`, `"` and a line break escaped, as `prometheus-client` escapes them.
+fn push_escaped(out: &mut String, value: &str) {
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+        return;
+    }
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A family `prometheus-client` keeps (hale's own counters and histograms), encoded by it
+/// through a registry of its own (hale has a handful of these).
+fn write_live(out: &mut String, family: &MetricFamily, format: Format) {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(LiveFamily(family.clone())));
+    let mut text = String::new();
+    // Writing into a String cannot fail, and the collector only fails on writer errors.
+    if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+        return;
+    }
+    let text = text.strip_suffix("# EOF\n").unwrap_or(&text);
+    match format {
+        Format::OpenMetrics => out.push_str(text),
+        Format::Text004 => out.push_str(&openmetrics_to_text004(text)),
+    }
+}
+
+/// A live family as a `prometheus-client` collector.
+#[derive(Debug)]
+struct LiveFamily(MetricFamily);
+
+impl EncodeCollector for LiveFamily {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let family = &self.0;
+        let Some(live) = &family.live else {
+            return Ok(());
+        };
+        let metric_type = match family.kind {
+            Kind::Counter => MetricType::Counter,
+            Kind::Gauge => MetricType::Gauge,
+            Kind::Histogram => MetricType::Histogram,
+            Kind::Untyped => MetricType::Unknown,
+        };
+        let metric = encoder.encode_descriptor(
+            &family.name,
+            &family.help,
+            family.unit.as_ref(),
+            metric_type,
+        )?;
+        live.0.encode(metric)
+    }
 }
 
 /// Writes the families read from text files (the `textfile` collector) after the others, before
@@ -158,69 +300,6 @@ fn append_text_families(collected: &Collected, format: Format, body: &mut String
     }
     if eof {
         body.push_str("# EOF\n");
-    }
-}
-
-/// Adapter that lets `prometheus-client` encode our families at scrape time.
-#[derive(Debug)]
-struct Families(Arc<Collected>);
-
-impl EncodeCollector for Families {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for family in &self.0.families {
-            if family.is_empty() || family.text.is_some() {
-                continue;
-            }
-            let metric_type = match family.kind {
-                Kind::Counter => MetricType::Counter,
-                Kind::Gauge => MetricType::Gauge,
-                Kind::Histogram => MetricType::Histogram,
-                Kind::Untyped => MetricType::Unknown,
-            };
-            let mut metric = encoder.encode_descriptor(
-                &family.name,
-                &family.help,
-                family.unit.as_ref(),
-                metric_type,
-            )?;
-            if let Some(live) = &family.live {
-                live.0.encode(metric)?;
-                continue;
-            }
-            // An unlabeled series is written as `name value`, not `name{} value`.
-            if let [sample] = family.samples.as_slice() {
-                if sample.labels.is_empty() {
-                    match (family.kind, sample.value) {
-                        (Kind::Counter, Value::Int(v)) => ConstCounter::new(v).encode(metric)?,
-                        (Kind::Counter, Value::Float(v)) => ConstCounter::new(v).encode(metric)?,
-                        (_, Value::Int(v)) => ConstGauge::new(v).encode(metric)?,
-                        (_, Value::Float(v)) => ConstGauge::new(v).encode(metric)?,
-                    }
-                    continue;
-                }
-            }
-            for sample in &family.samples {
-                match family.kind {
-                    // Histogram families carry no plain samples.
-                    Kind::Histogram => {}
-                    Kind::Counter => {
-                        let series = metric.encode_family(&sample.labels)?;
-                        match sample.value {
-                            Value::Int(v) => ConstCounter::new(v).encode(series)?,
-                            Value::Float(v) => ConstCounter::new(v).encode(series)?,
-                        }
-                    }
-                    Kind::Gauge | Kind::Untyped => {
-                        let series = metric.encode_family(&sample.labels)?;
-                        match sample.value {
-                            Value::Int(v) => ConstGauge::new(v).encode(series)?,
-                            Value::Float(v) => ConstGauge::new(v).encode(series)?,
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 }
 
