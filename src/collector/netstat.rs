@@ -35,12 +35,36 @@ pub struct Netstat {
     fields: Regex,
 }
 
-/// `Protocol_Field` → value, from the header/value line pairs of `netstat` and `snmp`.
+/// Adds `protocol_name` → `value` to `out` when `keep` selects the key. Every value is parsed
+/// (a bad one is an error, as node_exporter's); only the kept keys are allocated, since the
+/// files hold some 400 fields and the default filter keeps a few dozen.
+fn insert(
+    out: &mut BTreeMap<String, f64>,
+    key: &mut String,
+    keep: &dyn Fn(&str) -> bool,
+    (protocol, name, value): (&str, &str, &str),
+    path: &std::path::Path,
+) -> Result<(), Error> {
+    let value = number(value, path)?;
+    key.clear();
+    key.push_str(protocol);
+    key.push('_');
+    key.push_str(name);
+    if keep(key) {
+        out.insert(key.clone(), value);
+    }
+    Ok(())
+}
+
+/// `Protocol_Field` → value, from the header/value line pairs of `netstat` and `snmp`, for the
+/// keys `keep` selects.
 fn parse_pairs(
     text: &str,
     path: &std::path::Path,
+    keep: &dyn Fn(&str) -> bool,
     out: &mut BTreeMap<String, f64>,
 ) -> Result<(), Error> {
+    let mut key = String::new();
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     while let Some(names) = lines.next() {
         let values = lines.next().ok_or_else(|| {
@@ -67,7 +91,7 @@ fn parse_pairs(
             ));
         }
         for (name, value) in names.into_iter().zip(values) {
-            out.insert(format!("{protocol}_{name}"), number(value, path)?);
+            insert(out, &mut key, keep, (protocol, name, value), path)?;
         }
     }
     Ok(())
@@ -77,8 +101,10 @@ fn parse_pairs(
 fn parse_snmp6(
     text: &str,
     path: &std::path::Path,
+    keep: &dyn Fn(&str) -> bool,
     out: &mut BTreeMap<String, f64>,
 ) -> Result<(), Error> {
+    let mut buf = String::new();
     for line in text.lines() {
         let mut words = line.split_ascii_whitespace();
         let (Some(key), Some(value)) = (words.next(), words.next()) else {
@@ -86,7 +112,7 @@ fn parse_snmp6(
         };
         let Some(six) = key.find('6') else { continue };
         let (protocol, name) = key.split_at(six + 1);
-        out.insert(format!("{protocol}_{name}"), number(value, path)?);
+        insert(out, &mut buf, keep, (protocol, name, value), path)?;
     }
     Ok(())
 }
@@ -100,17 +126,18 @@ fn number(value: &str, path: &std::path::Path) -> Result<f64, Error> {
 impl Collector for Netstat {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let mut stats = BTreeMap::new();
+        let keep = |k: &str| self.fields.is_match(k);
         for file in ["net/netstat", "net/snmp"] {
             let path = self.paths.proc(file);
-            parse_pairs(&crate::paths::read(path.clone())?, &path, &mut stats)?;
+            parse_pairs(&crate::paths::read(path.clone())?, &path, &keep, &mut stats)?;
         }
         let snmp6 = self.paths.proc("net/snmp6");
         match crate::paths::read(snmp6.clone()) {
-            Ok(text) => parse_snmp6(&text, &snmp6, &mut stats)?,
+            Ok(text) => parse_snmp6(&text, &snmp6, &keep, &mut stats)?,
             Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
-        for (key, value) in stats.into_iter().filter(|(k, _)| self.fields.is_match(k)) {
+        for (key, value) in stats {
             let help = format!("Statistic {}.", key.replacen('_', "", 1));
             out.push(MetricFamily::untyped(format!("node_netstat_{key}"), help).with([], value));
         }
@@ -146,17 +173,19 @@ mod tests {
         parse_pairs(
             "Tcp: ActiveOpens CurrEstab\nTcp: 3 -1\nUdp: InDatagrams\nUdp: 7\n",
             p,
+            &|k| k != "Tcp_ActiveOpens",
             &mut out,
         )
         .unwrap();
         assert_eq!(out["Tcp_CurrEstab"], -1.0);
         assert_eq!(out["Udp_InDatagrams"], 7.0);
-        parse_snmp6("Ip6InOctets 10\nIcmp6InMsgs 2\nUdpLite6InErrors 0\n", p, &mut out).unwrap();
+        assert!(!out.contains_key("Tcp_ActiveOpens"), "the filter leaves it out");
+        parse_snmp6("Ip6InOctets 10\nIcmp6InMsgs 2\nUdpLite6InErrors 0\n", p, &|_| true, &mut out).unwrap();
         assert_eq!(out["Ip6_InOctets"], 10.0);
         assert_eq!(out["UdpLite6_InErrors"], 0.0);
-        assert!(parse_pairs("Tcp: A B\nTcp: 1\n", p, &mut BTreeMap::new()).is_err());
-        assert!(parse_pairs("Tcp: A\nUdp: 1\n", p, &mut BTreeMap::new()).is_err());
-        assert!(parse_pairs("Tcp: A\n", p, &mut BTreeMap::new()).is_err());
-        assert!(parse_pairs("Tcp: A\nTcp: x\n", p, &mut BTreeMap::new()).is_err());
+        assert!(parse_pairs("Tcp: A B\nTcp: 1\n", p, &|_| true, &mut BTreeMap::new()).is_err());
+        assert!(parse_pairs("Tcp: A\nUdp: 1\n", p, &|_| true, &mut BTreeMap::new()).is_err());
+        assert!(parse_pairs("Tcp: A\n", p, &|_| true, &mut BTreeMap::new()).is_err());
+        assert!(parse_pairs("Tcp: A\nTcp: x\n", p, &|_| true, &mut BTreeMap::new()).is_err());
     }
 }
