@@ -53,9 +53,10 @@ printf '%-10s %10s %10s %10s %12s %14s %14s\n' containers scrapes/s mean_ms p99_
 base_mean=""
 for n in $COUNTS; do
   scale "$n"
-  # Wait until hale's snapshot holds exactly n containers with resources.
+  # Wait until hale's snapshot holds exactly n containers with resources (the root cgroup,
+  # id="/", is the machine, not a container).
   for _ in $(seq 300); do
-    got=$(curl -s "$url" | grep -c '^container_memory_usage_bytes{' || true)
+    got=$(curl -s "$url" | grep '^container_memory_usage_bytes{' | grep -vc 'id="/"' || true)
     [ "$got" -eq "$n" ] && break
     sleep 0.1
   done
