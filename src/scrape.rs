@@ -19,7 +19,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 use crate::collector::{Collector, Error};
 use crate::metric::{MetricFamily, Unit};
@@ -43,16 +43,18 @@ pub struct Outcome {
     pub duration: Duration,
 }
 
-/// What a group task reports for each collector it ran.
+/// What the collector task reports for each collector it ran.
 type Report = (usize, Result<Vec<MetricFamily>, Error>, Duration);
 
-/// Progress of one group task, shared with the scrape waiting on it.
+/// Progress of a scrape's collector task, shared with the scrape waiting on it.
 #[derive(Default)]
 struct Progress {
     /// The slot running now.
     current: Option<usize>,
     /// Set by the scrape at its deadline: the task stops after the current collector.
     abandoned: bool,
+    /// What each collector that has returned reported, in the order they ran.
+    reports: Vec<Report>,
 }
 
 /// The result of one collection, shared by every scrape that joined it.
@@ -142,7 +144,7 @@ impl Scraper {
 
         // One sequence per scrape, so one thread hand-off: collectors that may block go last, so
         // that when one hangs, only the collectors after it (if any) miss this one scrape.
-        let mut first = Vec::new();
+        let mut order = Vec::new();
         let mut last = Vec::new();
         for (i, slot) in self.slots.iter().enumerate() {
             if slot.stuck.load(Ordering::Acquire) > 0 && !slot.collector.rerun_while_stuck() {
@@ -154,33 +156,41 @@ impl Scraper {
             } else if slot.collector.may_block() {
                 last.push(i);
             } else {
-                first.push(i);
+                order.push(i);
             }
         }
-        first.extend(last);
-        let groups = if first.is_empty() {
-            Vec::new()
-        } else {
-            vec![first]
-        };
+        order.extend(last);
 
-        let (tx, mut rx) = mpsc::unbounded_channel::<Report>();
-        let mut expected = 0;
-        let mut progresses = Vec::with_capacity(groups.len());
-        for group in groups {
-            expected += group.len();
-            let progress = Arc::new(Mutex::new(Progress::default()));
-            progresses.push(Arc::clone(&progress));
-            let (slots, tx) = (Arc::clone(&self.slots), tx.clone());
-            tokio::task::spawn_blocking(move || run_group(&slots, &group, &progress, &tx));
+        // The task files each report in `progress` and wakes this scrape once, when it ends (or
+        // panics, dropping `done`): a wake-up per collector would cost a thread switch each.
+        let progress = Arc::new(Mutex::new(Progress::default()));
+        if !order.is_empty() {
+            let (done, ended) = oneshot::channel::<()>();
+            let (slots, task_progress) = (Arc::clone(&self.slots), Arc::clone(&progress));
+            tokio::task::spawn_blocking(move || {
+                run_group(&slots, &order, &task_progress);
+                let _ = done.send(());
+            });
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                let mut p = progress.lock();
+                p.abandoned = true;
+                if let Some(i) = p.current {
+                    self.slots[i].stuck.fetch_add(1, Ordering::AcqRel);
+                    tracing::error!(
+                        collector = self.slots[i].name,
+                        budget_seconds = budget.as_secs_f64(),
+                        "collector timed out"
+                    );
+                }
+            }
         }
-        drop(tx);
+        // Reports filed before the task saw `abandoned` still count.
+        let reports = std::mem::take(&mut progress.lock().reports);
 
         // Families by slot, so the output is in collector order whatever order they ran in.
         let mut by_slot: Vec<Vec<MetricFamily>> =
             (0..self.slots.len()).map(|_| Vec::new()).collect();
-        let mut accept = |report: Report, by_slot: &mut Vec<Vec<MetricFamily>>| {
-            let (i, result, took) = report;
+        for (i, result, took) in reports {
             let slot = &self.slots[i];
             let mut last = slot.last_error.lock();
             let success = match result {
@@ -209,36 +219,6 @@ impl Scraper {
                 }
             };
             results[i] = Some((success, took));
-        };
-        let mut received = 0;
-        while received < expected {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(report)) => {
-                    accept(report, &mut by_slot);
-                    received += 1;
-                }
-                // Every task has ended (a panicking collector ends its group early).
-                Ok(None) => break,
-                Err(_) => {
-                    for progress in &progresses {
-                        let mut p = progress.lock();
-                        p.abandoned = true;
-                        if let Some(i) = p.current {
-                            self.slots[i].stuck.fetch_add(1, Ordering::AcqRel);
-                            tracing::error!(
-                                collector = self.slots[i].name,
-                                budget_seconds = budget.as_secs_f64(),
-                                "collector timed out"
-                            );
-                        }
-                    }
-                    // Reports sent before the tasks saw `abandoned` still count.
-                    while let Ok(report) = rx.try_recv() {
-                        accept(report, &mut by_slot);
-                    }
-                    break;
-                }
-            }
         }
 
         let mut families: Vec<MetricFamily> = by_slot.into_iter().flatten().collect();
@@ -263,12 +243,7 @@ impl Scraper {
 /// Runs one group's collectors in order on the current (blocking) thread.
 // `group` holds positions in `slots` (see `collect`).
 #[allow(clippy::indexing_slicing)]
-fn run_group(
-    slots: &[Slot],
-    group: &[usize],
-    progress: &Mutex<Progress>,
-    tx: &mpsc::UnboundedSender<Report>,
-) {
+fn run_group(slots: &[Slot], group: &[usize], progress: &Mutex<Progress>) {
     for &i in group {
         {
             let mut p = progress.lock();
@@ -288,8 +263,8 @@ fn run_group(
             slots[i].stuck.fetch_sub(1, Ordering::AcqRel);
             return;
         }
-        // Sent under the lock, so the scrape's drain after abandoning sees every report.
-        let _ = tx.send((i, result, took));
+        // Filed under the lock, so the scrape's take after abandoning sees every report.
+        p.reports.push((i, result, took));
     }
 }
 
