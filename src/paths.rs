@@ -107,7 +107,62 @@ impl HostPaths {
 
 /// Reads a file to a string, keeping the path in the error.
 pub fn read(path: PathBuf) -> Result<String, ReadError> {
-    std::fs::read_to_string(&path).map_err(|source| ReadError { path, source })
+    read_text(&path).map_err(|source| ReadError { path, source })
+}
+
+/// Reads a procfs, sysfs or small host file to a string: an open, then reads into a per-thread
+/// scratch buffer until end of file (two reads for a file that fits), then one allocation of
+/// the text's exact size.
+///
+/// `std::fs::read_to_string` first asks for the file's size (a `statx` per file), which procfs
+/// and sysfs answer with 0 or a page size anyway, then zeroes and grows a fresh buffer per file;
+/// a scrape reads dozens of such files, so hale skips both. Invalid UTF-8 is an `InvalidData`
+/// error, as with `read_to_string`.
+pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
+    use std::cell::RefCell;
+    use std::io::Read;
+    /// Scratch space kept across reads; it only grows past this for a larger file.
+    const SCRATCH: usize = 64 * 1024;
+    thread_local! {
+        static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    let mut file = std::fs::File::open(path)?;
+    BUF.with(|buf| {
+        // A re-entrant call (none today) would get its own buffer rather than a panic.
+        let mut own = Vec::new();
+        let mut borrowed = buf.try_borrow_mut();
+        let buf = match borrowed.as_deref_mut() {
+            Ok(b) => b,
+            Err(_) => &mut own,
+        };
+        if buf.len() < SCRATCH {
+            buf.resize(SCRATCH, 0);
+        }
+        let mut len = 0;
+        loop {
+            if len == buf.len() {
+                buf.resize(len.saturating_mul(2), 0);
+            }
+            let Some(spare) = buf.get_mut(len..) else {
+                break;
+            };
+            match file.read(spare) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let text = std::str::from_utf8(buf.get(..len).unwrap_or_default())
+            .map(str::to_owned)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+        // One huge file (a mount table on a busy host) does not pin its size for good.
+        if buf.len() > 16 * SCRATCH {
+            buf.truncate(SCRATCH);
+            buf.shrink_to_fit();
+        }
+        text
+    })
 }
 
 #[cfg(test)]
@@ -128,6 +183,27 @@ mod tests {
         let d = HostPaths::default();
         assert_eq!(d.host_mount_point("/home"), "/home");
         assert_eq!(d.rootfs_join("/"), PathBuf::from("/"));
+    }
+
+    #[test]
+    fn read_text_reads_whole_files_of_any_size_and_rejects_bad_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        for size in [0, 1, 4095, 65536, 65537, 300_000] {
+            let text: String = (0..size)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let p = dir.path().join(format!("f{size}"));
+            std::fs::write(&p, &text).unwrap();
+            assert_eq!(read_text(&p).unwrap(), text, "size {size}");
+        }
+        // A large read, then a small one: no bytes of the first leak into the second.
+        std::fs::write(dir.path().join("small"), "x\n").unwrap();
+        assert_eq!(read_text(dir.path().join("small")).unwrap(), "x\n");
+        std::fs::write(dir.path().join("bad"), [0x66, 0xff, 0x66]).unwrap();
+        let err = read_text(dir.path().join("bad")).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        let err = read_text(dir.path().join("absent")).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]

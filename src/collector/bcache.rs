@@ -89,7 +89,7 @@ fn dehumanize_signed(s: &str) -> Result<f64, String> {
 
 /// A one-value file; absent is 0, as procfs reads it.
 fn value(path: &Path) -> Result<u64, Error> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::paths::read_text(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(source) => {

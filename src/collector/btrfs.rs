@@ -113,7 +113,7 @@ fn ioctl_devices(mount_point: &Path) -> std::io::Result<(String, Vec<IoctlDevice
 
 /// A file under a filesystem's sysfs directory: its trimmed text, empty when absent.
 fn read_text(path: &Path) -> Result<String, Error> {
-    match std::fs::read_to_string(path) {
+    match crate::paths::read_text(path) {
         Ok(s) => Ok(s.trim().to_string()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         Err(source) => Err(ReadError {

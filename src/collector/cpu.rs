@@ -166,7 +166,7 @@ pub fn parse_cpuinfo(text: &str) -> Vec<Vec<(String, String)>> {
 
 impl Cpu {
     pub fn new(paths: HostPaths) -> Self {
-        let isolated = std::fs::read_to_string(paths.sys("devices/system/cpu/isolated"))
+        let isolated = crate::paths::read_text(paths.sys("devices/system/cpu/isolated"))
             .ok()
             .and_then(|t| parse_cpu_list(&t))
             .unwrap_or_default();
@@ -245,7 +245,7 @@ impl Cpu {
             .collect();
         cpus.sort();
         let number = |p: std::path::PathBuf| -> Option<u64> {
-            std::fs::read_to_string(p).ok()?.trim().parse().ok()
+            crate::paths::read_text(p).ok()?.trim().parse().ok()
         };
         for cpu in cpus {
             let (Some(package), Some(core)) = (

@@ -65,7 +65,7 @@ impl Collector for Cpufreq {
                 continue;
             }
             for ((file, _, _), family) in FILES.iter().zip(families.iter_mut()) {
-                let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
+                let Ok(text) = crate::paths::read_text(dir.join(file)) else {
                     continue;
                 };
                 let Ok(khz) = text.trim().parse::<u64>() else {

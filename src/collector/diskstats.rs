@@ -238,7 +238,7 @@ impl Diskstats {
     /// record (no udev, as in most containers), as node_exporter.
     fn udev(&self, major: &str, minor: &str) -> HashMap<String, String> {
         let file = self.udev_data.join(format!("b{major}:{minor}"));
-        let Ok(text) = std::fs::read_to_string(file) else {
+        let Ok(text) = crate::paths::read_text(file) else {
             return HashMap::new();
         };
         text.lines()

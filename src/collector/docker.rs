@@ -44,7 +44,7 @@ impl Docker {
                     .watcher
                     .paths()
                     .sys(format!("dev/block/{major}:{minor}/uevent"));
-                std::fs::read_to_string(uevent).ok().and_then(|t| {
+                crate::paths::read_text(uevent).ok().and_then(|t| {
                     t.lines()
                         .find_map(|l| l.strip_prefix("DEVNAME="))
                         .map(|n| format!("/dev/{}", n.trim()))

@@ -94,7 +94,7 @@ impl Collector for Fibrechannel {
             let stats = base.join("statistics");
             for ((file, _, _), family) in COUNTERS.iter().zip(counters.iter_mut()) {
                 // A missing counter reads 0, as procfs leaves it.
-                let v = match std::fs::read_to_string(stats.join(file)) {
+                let v = match crate::paths::read_text(stats.join(file)) {
                     Ok(text) => parse_counter(text.trim()).ok_or_else(|| {
                         Error::parse(stats.join(file), format!("{:?} is not a counter", text.trim()))
                     })?,

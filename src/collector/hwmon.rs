@@ -116,7 +116,7 @@ fn chip_name(dir: &Path) -> Option<String> {
             _ => {}
         }
     }
-    if let Ok(raw) = std::fs::read_to_string(dir.join("name")) {
+    if let Ok(raw) = crate::paths::read_text(dir.join("name")) {
         let name = clean(&raw);
         if !name.is_empty() {
             return Some(name);
@@ -164,7 +164,7 @@ fn update_chip(dir: &Path, out: &mut Out, chip_names: &mut MetricFamily, labels_
     if dir.join("device").exists() {
         collect_sensor_data(&dir.join("device"), &mut data).map_err(|e| e.to_string())?;
     }
-    if let Ok(raw) = std::fs::read_to_string(dir.join("name")) {
+    if let Ok(raw) = crate::paths::read_text(dir.join("name")) {
         let name = clean(&raw);
         if !name.is_empty() {
             chip_names.push([("chip", chip.clone()), ("chip_name", name)], 1u64);

@@ -106,7 +106,7 @@ impl Collector for Infiniband {
             .collect();
         for device in sorted_entries(&dir) {
             let base = dir.join(&device);
-            let hca = match std::fs::read_to_string(base.join("hca_type")) {
+            let hca = match crate::paths::read_text(base.join("hca_type")) {
                 Ok(v) => v.trim().to_string(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                 Err(source) => {
@@ -133,7 +133,7 @@ impl Collector for Infiniband {
                 phys.push(labels(), parse("phys_state", state_id)?);
                 rate_f.push(labels(), parse("rate", rate)?);
                 for ((sub, file, _, words, _), family) in COUNTERS.iter().zip(counters.iter_mut()) {
-                    let Ok(text) = std::fs::read_to_string(pdir.join(sub).join(file)) else {
+                    let Ok(text) = crate::paths::read_text(pdir.join(sub).join(file)) else {
                         continue;
                     };
                     let text = text.trim();

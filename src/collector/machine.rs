@@ -64,7 +64,7 @@ impl Machine {
                 let n = n.to_string_lossy();
                 n.strip_prefix("cpu").is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
             })
-            .filter_map(|e| std::fs::read_to_string(e.path().join("topology").join(file)).ok())
+            .filter_map(|e| crate::paths::read_text(e.path().join("topology").join(file)).ok())
             .map(|v| v.trim().to_string())
             .collect();
         values.len() as u64
@@ -72,7 +72,7 @@ impl Machine {
 
     fn topology(&self) -> [u64; 4] {
         *self.topology.get_or_init(|| {
-            let cpuinfo = std::fs::read_to_string(self.paths.proc("cpuinfo")).unwrap_or_default();
+            let cpuinfo = crate::paths::read_text(self.paths.proc("cpuinfo")).unwrap_or_default();
             let count = |key: &str, file: &str| match distinct_cpuinfo(&cpuinfo, key) {
                 0 => self.distinct_sysfs(file),
                 n => n,
@@ -90,7 +90,7 @@ impl Machine {
     fn labels(&self) -> &[(&'static str, String); 3] {
         self.labels.get_or_init(|| {
             let read = |p: std::path::PathBuf| {
-                std::fs::read_to_string(p)
+                crate::paths::read_text(p)
                     .map(|s| s.trim().to_string())
                     .unwrap_or_default()
             };

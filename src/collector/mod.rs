@@ -296,7 +296,7 @@ pub(crate) fn numbered(dir: &std::path::Path, prefix: &str) -> Vec<(String, std:
 /// A host file that may not exist on this host (no md, no IPv6, a kernel without schedstats):
 /// `None` when it is absent, so the collector reports success and no series.
 pub(crate) fn read_optional(path: PathBuf) -> Result<Option<String>, Error> {
-    match std::fs::read_to_string(&path) {
+    match crate::paths::read_text(&path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(ReadError { path, source }.into()),

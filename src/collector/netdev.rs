@@ -115,7 +115,7 @@ impl Collector for Netdev {
             let nohandler = self
                 .paths
                 .sys(format!("class/net/{device}/statistics/rx_nohandler"));
-            if let Ok(text) = std::fs::read_to_string(nohandler) {
+            if let Ok(text) = crate::paths::read_text(nohandler) {
                 if let Ok(v) = text.trim().parse::<u64>() {
                     no_handler.push([("device", device.to_string())], v);
                 }

@@ -257,7 +257,7 @@ impl Processes {
 
     /// user name per uid from the host's /etc/passwd, read only when a template asks for it.
     fn users(&self) -> HashMap<u32, String> {
-        let Ok(text) = std::fs::read_to_string(self.paths.rootfs_join("/etc/passwd")) else {
+        let Ok(text) = crate::paths::read_text(self.paths.rootfs_join("/etc/passwd")) else {
             return HashMap::new();
         };
         text.lines()
@@ -365,7 +365,7 @@ impl Processes {
         let group = classify(&self.matchers, &view)?;
 
         let dir = self.paths.procfs_root().join(proc.pid().to_string());
-        let Ok(status) = std::fs::read_to_string(dir.join("status")) else {
+        let Ok(status) = crate::paths::read_text(dir.join("status")) else {
             // Gone between its stat and its status: not an error, as process-exporter.
             if dir.exists() {
                 self.procread_errors
@@ -401,7 +401,7 @@ impl Processes {
             }
         }
         if self.options.gather_smaps {
-            match std::fs::read_to_string(dir.join("smaps_rollup")) {
+            match crate::paths::read_text(dir.join("smaps_rollup")) {
                 Ok(text) => {
                     sample.proportional_resident = kib_field(&text, "Pss:").unwrap_or(0);
                     sample.proportional_swapped = kib_field(&text, "SwapPss:").unwrap_or(0);
@@ -463,7 +463,7 @@ impl Processes {
         counts[VOLUNTARY] = number_field(status, "voluntary_ctxt_switches:").unwrap_or(0) as f64;
         counts[NONVOLUNTARY] =
             number_field(status, "nonvoluntary_ctxt_switches:").unwrap_or(0) as f64;
-        match std::fs::read_to_string(io) {
+        match crate::paths::read_text(io) {
             Ok(text) => {
                 counts[READ_BYTES] = number_field(&text, "read_bytes:").unwrap_or(0) as f64;
                 counts[WRITE_BYTES] = number_field(&text, "write_bytes:").unwrap_or(0) as f64;
@@ -497,7 +497,7 @@ impl Processes {
             else {
                 continue;
             };
-            let Ok(status) = std::fs::read_to_string(tdir.join("status")) else {
+            let Ok(status) = crate::paths::read_text(tdir.join("status")) else {
                 continue;
             };
             let mut ignored = false;
@@ -782,7 +782,7 @@ fn kib_field(text: &str, key: &str) -> Option<u64> {
 
 /// A wait channel: `Some(None)` when not waiting (`0` or empty), `None` when unreadable.
 fn wchan(path: &std::path::Path) -> Option<Option<String>> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = crate::paths::read_text(path).ok()?;
     let w = text.trim();
     Some((!w.is_empty() && w != "0").then(|| w.to_string()))
 }

@@ -80,7 +80,7 @@ impl Collector for Rapl {
         let mut families: Vec<MetricFamily> = Vec::new();
         for zone in zones {
             let path = dir.join(&zone);
-            let Ok(name) = std::fs::read_to_string(path.join("name")) else {
+            let Ok(name) = crate::paths::read_text(path.join("name")) else {
                 continue;
             };
             let (index, name) = index_and_name(&seen, name.trim());

@@ -30,7 +30,7 @@ fn config_mode(text: &str) -> i64 {
 
 impl Collector for Selinux {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
-        let enforce = std::fs::read_to_string(self.paths.sys("fs/selinux/enforce")).ok();
+        let enforce = crate::paths::read_text(self.paths.sys("fs/selinux/enforce")).ok();
         let gauge = |name: &'static str, help: &'static str, v: i64| {
             MetricFamily::gauge(name, None, help).with([], v as f64)
         };
@@ -46,7 +46,7 @@ impl Collector for Selinux {
             return Ok(());
         };
         let current = i64::from(enforce.trim() == "1");
-        let config = std::fs::read_to_string(self.paths.rootfs_join("/etc/selinux/config"))
+        let config = crate::paths::read_text(self.paths.rootfs_join("/etc/selinux/config"))
             .map(|t| config_mode(&t))
             .unwrap_or(-1);
         out.push(

@@ -19,7 +19,7 @@ pub struct ThermalZone {
 
 /// A sysfs attribute, trimmed; `None` when it cannot be read.
 fn attr(dir: &Path, name: &str) -> Option<String> {
-    std::fs::read_to_string(dir.join(name))
+    crate::paths::read_text(dir.join(name))
         .ok()
         .map(|s| s.trim().to_string())
 }

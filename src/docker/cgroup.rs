@@ -369,7 +369,7 @@ impl Layout {
             }
             Layout::V2(_) => {
                 let dir = KernelDir::open(&self.dir("", "/")).ok()?;
-                let meminfo = std::fs::read_to_string(paths.proc("meminfo")).ok()?;
+                let meminfo = crate::paths::read_text(paths.proc("meminfo")).ok()?;
                 let kib = |key: &str| {
                     meminfo
                         .lines()
@@ -408,7 +408,7 @@ impl Layout {
     /// The cgroup path of a process, from `/proc/<pid>/cgroup`: the unified entry on v2, the
     /// memory controller's on v1.
     pub fn path_of(&self, paths: &HostPaths, pid: u32) -> Option<String> {
-        let text = std::fs::read_to_string(paths.proc(format!("{pid}/cgroup"))).ok()?;
+        let text = crate::paths::read_text(paths.proc(format!("{pid}/cgroup"))).ok()?;
         text.lines().find_map(|line| {
             let mut parts = line.splitn(3, ':');
             let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
@@ -659,7 +659,7 @@ fn process_stats(dir: &KernelDir) -> Option<ProcessStats> {
     if let Some(tids) = dir.read("tasks").or_else(|| dir.read("cgroup.threads")) {
         let mut states = [0u64; 5];
         for tid in tids.lines().map(str::trim).filter(|t| !t.is_empty()) {
-            let stat = std::fs::read_to_string(dir.proc_path(tid).join("stat"));
+            let stat = crate::paths::read_text(dir.proc_path(tid).join("stat"));
             let i = stat.ok().as_deref().and_then(task_state_index);
             if let Some(n) = i.and_then(|i| states.get_mut(i)) {
                 *n += 1;

@@ -420,7 +420,7 @@ impl Watcher {
             }
             let mounts_path = self.paths.proc("self/mounts");
             let measured = tokio::task::spawn_blocking(move || {
-                let mounts = std::fs::read_to_string(mounts_path).unwrap_or_default();
+                let mounts = crate::paths::read_text(mounts_path).unwrap_or_default();
                 wanted
                     .into_iter()
                     .filter_map(|(id, dir)| {

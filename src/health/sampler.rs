@@ -39,7 +39,7 @@ fn read_host(s: &Sources) -> HostSample {
         mounts: s.filesystem.usage().unwrap_or_default(),
         files: filefd::read(&s.paths).ok(),
         fd_ratios: s.processes.fd_ratios().unwrap_or_default(),
-        uptime: std::fs::read_to_string(&s.uptime).ok().and_then(|t| {
+        uptime: crate::paths::read_text(&s.uptime).ok().and_then(|t| {
             t.split_whitespace()
                 .next()
                 .and_then(|v| v.parse::<f64>().ok())
