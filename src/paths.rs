@@ -110,15 +110,14 @@ pub fn read(path: PathBuf) -> Result<String, ReadError> {
     read_text(&path).map_err(|source| ReadError { path, source })
 }
 
-/// Reads a procfs, sysfs or small host file to a string: an open, then reads into a per-thread
+/// Reads a procfs, sysfs or small host file: an open, then reads into a per-thread
 /// scratch buffer until end of file (two reads for a file that fits), then one allocation of
 /// the text's exact size.
 ///
 /// `std::fs::read_to_string` first asks for the file's size (a `statx` per file), which procfs
 /// and sysfs answer with 0 or a page size anyway, then zeroes and grows a fresh buffer per file;
-/// a scrape reads dozens of such files, so hale skips both. Invalid UTF-8 is an `InvalidData`
-/// error, as with `read_to_string`.
-pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
+/// a scrape reads dozens of such files, so hale skips both.
+pub fn read_bytes(path: impl AsRef<Path>) -> std::io::Result<Vec<u8>> {
     use std::cell::RefCell;
     use std::io::Read;
     /// Scratch space kept across reads; it only grows past this for a larger file.
@@ -153,16 +152,21 @@ pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
                 Err(e) => return Err(e),
             }
         }
-        let text = std::str::from_utf8(buf.get(..len).unwrap_or_default())
-            .map(str::to_owned)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+        let bytes = buf.get(..len).unwrap_or_default().to_vec();
         // One huge file (a mount table on a busy host) does not pin its size for good.
         if buf.len() > 16 * SCRATCH {
             buf.truncate(SCRATCH);
             buf.shrink_to_fit();
         }
-        text
+        Ok(bytes)
     })
+}
+
+/// [`read_bytes`] as UTF-8 text; invalid UTF-8 is an `InvalidData` error, as with
+/// `std::fs::read_to_string`.
+pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
+    String::from_utf8(read_bytes(path)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
 }
 
 #[cfg(test)]

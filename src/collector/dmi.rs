@@ -60,7 +60,7 @@ impl Dmi {
             .filter_map(|field| {
                 // The kernel's file for `system_vendor` is `sys_vendor`.
                 let file = if *field == "system_vendor" { "sys_vendor" } else { field };
-                let bytes = std::fs::read(dir.join(file)).ok()?;
+                let bytes = crate::paths::read_bytes(dir.join(file)).ok()?;
                 Some((*field, to_valid_utf8(bytes.trim_ascii())))
             })
             .collect()

@@ -118,7 +118,7 @@ fn parse_int(s: &str) -> Option<i64> {
 /// One attribute: `Ok(None)` when the kernel will not give it (absent, not permitted, not
 /// supported for this device, or `EINVAL` for a link that is down).
 fn attribute(path: std::path::PathBuf) -> Result<Option<String>, Error> {
-    match std::fs::read(&path) {
+    match crate::paths::read_bytes(&path) {
         Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).trim().to_string())),
         Err(e)
             if matches!(

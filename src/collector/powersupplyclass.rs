@@ -123,7 +123,7 @@ const TEXT: &[(&str, &str)] = &[
 /// A file's bytes as node_exporter's sysfs reader gives them: trimmed, `None` when the kernel
 /// will not give the attribute.
 fn read(path: std::path::PathBuf) -> Result<Option<Vec<u8>>, Error> {
-    match std::fs::read(&path) {
+    match crate::paths::read_bytes(&path) {
         Ok(bytes) => Ok(Some(bytes.trim_ascii().to_vec())),
         Err(e)
             if e.kind() == std::io::ErrorKind::NotFound

@@ -491,7 +491,7 @@ impl Processes {
                 continue;
             };
             let tdir = task.path();
-            let Ok(stat) = std::fs::read(tdir.join("stat"))
+            let Ok(stat) = crate::paths::read_bytes(tdir.join("stat"))
                 .map_err(|_| ())
                 .and_then(|b| crate::proc_files::parse_stat(&b).map_err(|_| ()))
             else {

@@ -78,7 +78,7 @@ impl ExitStore {
         let Some(path) = &self.path else {
             return BTreeMap::new();
         };
-        let text = match std::fs::read(path) {
+        let text = match crate::paths::read_bytes(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return BTreeMap::new(),
             Err(e) => {
