@@ -1,7 +1,8 @@
-//! Every cgroup file hale reads for a container, v1 and v2, and the `/proc/<pid>/cgroup` and
-//! `/proc/<pid>/net/dev` it reads with them: the first byte picks a file of the fixture tree
-//! (`tests/fixtures/cgroup`), the rest replaces it, then both layouts are resolved and read. A
-//! file that makes no sense is a missing value or an error, never a panic.
+//! Every cgroup file hale reads for a container, v1 and v2, and the `/proc/<pid>/cgroup`,
+//! `/proc/<pid>/net/dev` and per-thread `/proc/<tid>/stat` (task states) it reads with them:
+//! the first byte picks a file of the fixture tree (`tests/fixtures/cgroup`), the rest replaces
+//! it, then both layouts are resolved and read. A file that makes no sense is a missing value or
+//! an error, never a panic.
 #![no_main]
 
 use hale::docker::cgroup::Layout;
@@ -18,6 +19,10 @@ const FILES: &[&str] = &[
     "sys-v2/fs/cgroup/system.slice/docker-0123abcd.scope/cpu.stat",
     "sys-v2/fs/cgroup/system.slice/docker-0123abcd.scope/pids.current",
     "sys-v2/fs/cgroup/system.slice/docker-0123abcd.scope/cgroup.procs",
+    "sys-v2/fs/cgroup/system.slice/docker-0123abcd.scope/cgroup.threads",
+    "sys-v2/fs/cgroup/system.slice/docker-0123abcd.scope/cpu.pressure",
+    "sys-v2/fs/cgroup/system.slice/docker-0123abcd.scope/memory.pressure",
+    "proc/4242/stat",
     "sys-v1/fs/cgroup/memory/docker/0123abcd/memory.stat",
     "sys-v1/fs/cgroup/memory/docker/0123abcd/memory.usage_in_bytes",
     "sys-v1/fs/cgroup/memory/docker/0123abcd/memory.limit_in_bytes",
