@@ -111,8 +111,15 @@ pub fn encode(collected: &Arc<Collected>, format: Format) -> Bytes {
         .clone()
 }
 
+/// The size of the last body encoded, as the next one's starting capacity: a body of a hundred
+/// containers is over a megabyte, and growing to it by doubling copied it twice over. Only a
+/// hint: a wrong value costs a reallocation, nothing else.
+static LAST_BODY_LEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn encode_uncached(collected: Arc<Collected>, format: Format) -> String {
-    let mut body = String::with_capacity(64 * 1024);
+    use std::sync::atomic::Ordering::Relaxed;
+    let hint = LAST_BODY_LEN.load(Relaxed);
+    let mut body = String::with_capacity((hint + hint / 8).max(64 * 1024));
     for family in &collected.families {
         if family.is_empty() || family.text.is_some() {
             continue;
@@ -126,6 +133,7 @@ fn encode_uncached(collected: Arc<Collected>, format: Format) -> String {
         body.push_str("# EOF\n");
     }
     append_text_families(&collected, format, &mut body);
+    LAST_BODY_LEN.store(body.len(), Relaxed);
     body
 }
 
@@ -178,25 +186,18 @@ fn write_family(out: &mut String, family: &MetricFamily, format: Format) {
         return;
     }
     let (mut itoa, mut dtoa) = (itoa::Buffer::new(), dtoa::Buffer::new());
+    let name = family.exposed_name();
     for sample in &family.samples {
-        out.push_str(&family.name);
-        if let Some(unit) = &family.unit {
-            out.push('_');
-            out.push_str(unit.as_str());
-        }
-        if family.kind == Kind::Counter {
-            out.push_str("_total");
-        }
-        if !sample.labels.is_empty() {
+        out.push_str(&name);
+        let shared = sample.shared.as_deref().map_or("", |s| s.text());
+        if !shared.is_empty() || !sample.labels.is_empty() {
             out.push('{');
+            out.push_str(shared);
             for (i, (k, v)) in sample.labels.iter().enumerate() {
-                if i > 0 {
+                if i > 0 || !shared.is_empty() {
                     out.push(',');
                 }
-                out.push_str(k);
-                out.push_str("=\"");
-                push_escaped(out, v);
-                out.push('"');
+                crate::metric::push_label(out, k, v);
             }
             out.push('}');
         }
@@ -206,22 +207,6 @@ fn write_family(out: &mut String, family: &MetricFamily, format: Format) {
             Value::Float(v) => out.push_str(dtoa.format(v)),
         }
         out.push('\n');
-    }
-}
-
-/// A label value with `\\`, `"` and a line break escaped, as `prometheus-client` escapes them.
-fn push_escaped(out: &mut String, value: &str) {
-    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
-        out.push_str(value);
-        return;
-    }
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
     }
 }
 
@@ -489,6 +474,37 @@ mod tests {
              # TYPE node_uname_info gauge\n\
              node_uname_info{sysname=\"Linux\"} 1\n"
         );
+    }
+
+    #[test]
+    fn shared_labels_are_written_as_the_same_labels_would_be() {
+        use crate::metric::SharedLabels;
+        let labels = vec![
+            ("id".into(), "/docker/a\"b".to_string()),
+            ("name".into(), "x\\y\nz".to_string()),
+        ];
+        let shared = SharedLabels::new(labels.clone());
+        let mut plain = MetricFamily::gauge("g", None, "h");
+        let mut with_shared = MetricFamily::gauge("g", None, "h");
+        plain.push_labels(labels.clone(), 1u64);
+        with_shared.push_shared(&shared, [], 1u64);
+        let mut own = labels;
+        own.push(("state".into(), "ru\"n".to_string()));
+        plain.push_labels(own, 2u64);
+        with_shared.push_shared(&shared, [("state", "ru\"n".to_string())], 2u64);
+        for format in [Format::Text004, Format::OpenMetrics] {
+            let expected = encode(vec![plain.clone()], format);
+            assert!(
+                expected.contains(r#"g{id="/docker/a\"b",name="x\\y\nz",state="ru\"n"} 2"#),
+                "{expected}"
+            );
+            assert_eq!(encode(vec![with_shared.clone()], format), expected);
+        }
+        let all: Vec<_> = with_shared.samples[1]
+            .all_labels()
+            .map(|(k, _)| k.as_ref())
+            .collect();
+        assert_eq!(all, ["id", "name", "state"]);
     }
 
     #[test]

@@ -78,11 +78,77 @@ impl From<bool> for Value {
 /// A label pair. Keys are nearly always static; values come from the host.
 pub type Label = (Cow<'static, str>, String);
 
+/// Labels several series share (a container's `id`, `name`, `image` and allow-listed Docker
+/// labels, on some seventy series per container), with their exposition text made once: each
+/// series then costs a reference count instead of an allocation per label value, and the
+/// encoder copies one string instead of escaping every value again (with 100 containers,
+/// 20,000 allocations and as many escapes a scrape).
+#[derive(Debug, PartialEq)]
+pub struct SharedLabels {
+    labels: Vec<Label>,
+    /// `k1="v1",k2="v2"` with values escaped, as the exposition writes them.
+    text: String,
+}
+
+impl SharedLabels {
+    pub fn new(labels: Vec<Label>) -> std::sync::Arc<SharedLabels> {
+        let mut text = String::new();
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            push_label(&mut text, k, v);
+        }
+        std::sync::Arc::new(SharedLabels { labels, text })
+    }
+
+    pub fn labels(&self) -> &[Label] {
+        &self.labels
+    }
+
+    /// The labels as the exposition writes them, without braces.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Writes `key="value"` with the value escaped as the exposition formats want (`\\`, `\"`,
+/// `\n`), as `prometheus-client` escapes them.
+pub fn push_label(out: &mut String, key: &str, value: &str) {
+    out.push_str(key);
+    out.push_str("=\"");
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+    } else {
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+    }
+    out.push('"');
+}
+
 /// One series of a family.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// Labels this series shares with others, written before `labels`.
+    pub shared: Option<std::sync::Arc<SharedLabels>>,
     pub labels: Vec<Label>,
     pub value: Value,
+}
+
+impl Sample {
+    /// Every label of the series: the shared ones, then its own.
+    pub fn all_labels(&self) -> impl Iterator<Item = &Label> {
+        self.shared
+            .iter()
+            .flat_map(|s| s.labels.iter())
+            .chain(&self.labels)
+    }
 }
 
 /// A metric family as the encoder sees it.
@@ -212,7 +278,25 @@ impl MetricFamily {
             .map(|(k, v)| (Cow::Borrowed(k), v))
             .collect();
         self.samples.push(Sample {
+            shared: None,
             labels,
+            value: value.into(),
+        });
+    }
+
+    /// Adds a series with `shared` labels (see [`Sample::shared`]) followed by `labels`.
+    pub fn push_shared<const N: usize>(
+        &mut self,
+        shared: &std::sync::Arc<SharedLabels>,
+        labels: [(&'static str, String); N],
+        value: impl Into<Value>,
+    ) {
+        self.samples.push(Sample {
+            shared: Some(std::sync::Arc::clone(shared)),
+            labels: labels
+                .into_iter()
+                .map(|(k, v)| (Cow::Borrowed(k), v))
+                .collect(),
             value: value.into(),
         });
     }
@@ -220,6 +304,7 @@ impl MetricFamily {
     /// Adds a series whose label names are not all known at compile time.
     pub fn push_labels(&mut self, labels: Vec<Label>, value: impl Into<Value>) {
         self.samples.push(Sample {
+            shared: None,
             labels,
             value: value.into(),
         });

@@ -118,14 +118,20 @@ pub fn read(path: PathBuf) -> Result<String, ReadError> {
 /// and sysfs answer with 0 or a page size anyway, then zeroes and grows a fresh buffer per file;
 /// a scrape reads dozens of such files, so hale skips both.
 pub fn read_bytes(path: impl AsRef<Path>) -> std::io::Result<Vec<u8>> {
+    read_all(std::fs::File::open(path)?, false)
+}
+
+/// Reads an open file to its end through the per-thread scratch buffer (see [`read_bytes`]).
+/// With `short_read_ends`, a read that does not fill the buffer is taken as the end: the
+/// kernel's seq files (cgroup files, `/proc/<pid>/stat`) fill a read as far as they can, so
+/// this saves the read that would return 0. Not for regular files, which may return less.
+pub fn read_all(mut file: impl std::io::Read, short_read_ends: bool) -> std::io::Result<Vec<u8>> {
     use std::cell::RefCell;
-    use std::io::Read;
     /// Scratch space kept across reads; it only grows past this for a larger file.
     const SCRATCH: usize = 64 * 1024;
     thread_local! {
         static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
-    let mut file = std::fs::File::open(path)?;
     BUF.with(|buf| {
         // A re-entrant call (none today) would get its own buffer rather than a panic.
         let mut own = Vec::new();
@@ -145,9 +151,15 @@ pub fn read_bytes(path: impl AsRef<Path>) -> std::io::Result<Vec<u8>> {
             let Some(spare) = buf.get_mut(len..) else {
                 break;
             };
+            let asked = spare.len();
             match file.read(spare) {
                 Ok(0) => break,
-                Ok(n) => len += n,
+                Ok(n) => {
+                    len += n;
+                    if short_read_ends && n < asked {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }

@@ -73,12 +73,8 @@ fn base(c: &Container) -> Vec<Label> {
     labels
 }
 
-/// [`base`] and more labels.
-fn with<const N: usize>(c: &Container, extra: [(&'static str, String); N]) -> Vec<Label> {
-    let mut labels = base(c);
-    labels.extend(extra.into_iter().map(|(k, v)| (k.into(), v)));
-    labels
-}
+/// A container's [`base`] labels, made once per scrape and shared by all its series.
+type Shared = Arc<crate::metric::SharedLabels>;
 
 /// The families this collector writes, built once per scrape.
 struct Families {
@@ -528,36 +524,36 @@ impl Families {
         }
     }
 
-    fn add_container(&mut self, c: &Container, exit: Option<ExitCause>) {
+    fn add_container(&mut self, c: &Container, l: &Shared, exit: Option<ExitCause>) {
         for s in State::ALL {
             self.state
-                .push_labels(with(c, [("state", s.as_str().into())]), c.state == s);
+                .push_shared(l, [("state", s.as_str().into())], c.state == s);
         }
         for h in Health::ALL {
             self.health
-                .push_labels(with(c, [("status", h.as_str().into())]), c.health == h);
+                .push_shared(l, [("status", h.as_str().into())], c.health == h);
         }
-        self.restarts.push_labels(base(c), c.restart_count);
+        self.restarts.push_shared(l, [], c.restart_count);
         let exit_code = match u64::try_from(c.exit_code) {
             Ok(v) => Value::Int(v),
             Err(_) => Value::Float(c.exit_code as f64),
         };
-        self.exit_code.push_labels(base(c), exit_code);
-        self.oom_killed.push_labels(base(c), c.oom_killed);
+        self.exit_code.push_shared(l, [], exit_code);
+        self.oom_killed.push_shared(l, [], c.oom_killed);
         if matches!(c.state, State::Exited | State::Dead) {
             if let Some(cause) = exit {
                 self.stopped_by_request
-                    .push_labels(base(c), cause == ExitCause::Requested);
+                    .push_shared(l, [], cause == ExitCause::Requested);
             }
         }
         if let Some(t) = c.started_at {
-            self.started_at.push_labels(base(c), t);
+            self.started_at.push_shared(l, [], t);
         }
         if let Some(t) = c.finished_at {
-            self.finished_at.push_labels(base(c), t);
+            self.finished_at.push_shared(l, [], t);
         }
         self.info
-            .push_labels(with(c, [("image_id", c.image_id.clone())]), 1u64);
+            .push_shared(l, [("image_id", c.image_id.clone())], 1u64);
     }
 
     /// `container_oom_events_total` for every reported container, running or not: Docker's
@@ -568,34 +564,33 @@ impl Families {
     fn add_oom_events(
         &mut self,
         c: &Container,
+        l: &Shared,
         r: Option<&Resources>,
         snapshot: &crate::docker::Snapshot,
     ) {
         let events = snapshot.oom_events.get(&c.docker_id).copied().unwrap_or(0);
         let cgroup = r.and_then(|r| r.oom_events).unwrap_or(0);
-        self.oom_events.push_labels(base(c), events.max(cgroup));
+        self.oom_events.push_shared(l, [], events.max(cgroup));
     }
 
     /// The root cgroup, cAdvisor's `id="/"`: the machine's CPU, memory and block I/O, which
     /// dashboards divide containers' shares by. Only `id` labels it, as cAdvisor's.
     fn add_root(&mut self, r: &Resources, now: u64, names: &dyn Fn(u32, u32) -> Option<String>) {
-        let id = || -> Vec<Label> { vec![("id".into(), "/".to_string())] };
+        let l = crate::metric::SharedLabels::new(vec![("id".into(), "/".to_string())]);
         let both = |fam: &mut MetricFamily, v: Option<u64>| {
             if let Some(v) = v {
-                fam.push_labels(id(), v);
+                fam.push_shared(&l, [], v);
             }
         };
         if let Some(v) = r.cpu_usage_seconds {
-            let mut labels = id();
-            labels.push(("cpu".into(), "total".into()));
-            self.cpu_usage.push_labels(labels, v);
+            self.cpu_usage.push_shared(&l, [("cpu", "total".into())], v);
         }
         for (fam, v) in [
             (&mut self.cpu_user, r.cpu_user_seconds),
             (&mut self.cpu_system, r.cpu_system_seconds),
         ] {
             if let Some(v) = v {
-                fam.push_labels(id(), v);
+                fam.push_shared(&l, [], v);
             }
         }
         both(&mut self.memory_usage, r.memory_usage_bytes);
@@ -606,14 +601,14 @@ impl Families {
         both(&mut self.mapped_file, r.memory_mapped_file_bytes);
         both(&mut self.max_usage, r.memory_max_usage_bytes);
         both(&mut self.failcnt, r.memory_failcnt);
-        self.last_seen.push_labels(id(), now);
-        self.add_block_io(&id, r, names);
+        self.last_seen.push_shared(&l, [], now);
+        self.add_block_io(&l, r, names);
     }
 
-    /// Block I/O by device (named by `names`), on the series `labels` makes.
+    /// Block I/O by device (named by `names`), on the series labelled `l` and `device`.
     fn add_block_io(
         &mut self,
-        labels: &dyn Fn() -> Vec<Label>,
+        l: &Shared,
         r: &Resources,
         names: &dyn Fn(u32, u32) -> Option<String>,
     ) {
@@ -621,33 +616,29 @@ impl Families {
             let Some(device) = names(b.major, b.minor) else {
                 continue;
             };
-            let labels = || {
-                let mut l = labels();
-                l.push(("device".into(), device.clone()));
-                l
-            };
-            self.fs_reads_bytes.push_labels(labels(), b.read_bytes);
-            self.fs_writes_bytes.push_labels(labels(), b.write_bytes);
-            self.fs_reads.push_labels(labels(), b.reads);
-            self.fs_writes.push_labels(labels(), b.writes);
+            let device = || [("device", device.clone())];
+            self.fs_reads_bytes.push_shared(l, device(), b.read_bytes);
+            self.fs_writes_bytes.push_shared(l, device(), b.write_bytes);
+            self.fs_reads.push_shared(l, device(), b.reads);
+            self.fs_writes.push_shared(l, device(), b.writes);
         }
     }
 
-    fn add_resources(&mut self, c: &Container, r: &Resources) {
+    fn add_resources(&mut self, c: &Container, l: &Shared, r: &Resources) {
         let gauge = |fam: &mut MetricFamily, v: Option<u64>| {
             if let Some(v) = v {
-                fam.push_labels(base(c), v);
+                fam.push_shared(l, [], v);
             }
         };
         let seconds = |fam: &mut MetricFamily, v: Option<f64>| {
             if let Some(v) = v {
-                fam.push_labels(base(c), v);
+                fam.push_shared(l, [], v);
             }
         };
         if let Some(v) = r.cpu_usage_seconds {
             // cAdvisor's per-CPU breakdown is off by default; its total carries cpu="total".
             self.cpu_usage
-                .push_labels(with(c, [("cpu", "total".into())]), v);
+                .push_shared(l, [("cpu", "total".into())], v);
         }
         seconds(&mut self.cpu_user, r.cpu_user_seconds);
         seconds(&mut self.cpu_system, r.cpu_system_seconds);
@@ -673,7 +664,7 @@ impl Families {
         for i in &r.interfaces {
             let values = network_values(i);
             for (fam, v) in self.network.iter_mut().zip(values) {
-                fam.push_labels(with(c, [("interface", i.name.clone())]), v);
+                fam.push_shared(l, [("interface", i.name.clone())], v);
             }
         }
         gauge(&mut self.cache, r.memory_cache_bytes);
@@ -691,7 +682,7 @@ impl Families {
             Health::None => -1.0,
             Health::Starting | Health::Unhealthy => 0.0,
         };
-        self.health_state.push_labels(base(c), health);
+        self.health_state.push_shared(l, [], health);
         for ((.., get), fam) in MEMORY_STAT.iter().zip(self.memory_stat.iter_mut()) {
             gauge(fam, get(&r.memory_stat));
         }
@@ -699,8 +690,7 @@ impl Families {
         for (kind, v) in [("pgfault", r.memory_stat.pgfault), ("pgmajfault", r.memory_stat.pgmajfault)] {
             let Some(v) = v else { continue };
             for scope in ["container", "hierarchy"] {
-                self.memory_failures.push_labels(
-                    with(c, [("failure_type", kind.into()), ("scope", scope.into())]),
+                self.memory_failures.push_shared(l, [("failure_type", kind.into()), ("scope", scope.into())],
                     v,
                 );
             }
@@ -710,7 +700,7 @@ impl Families {
             .zip(r.task_states.into_iter().flatten())
         {
             self.tasks_state
-                .push_labels(with(c, [("state", state.to_string())]), n);
+                .push_shared(l, [("state", state.to_string())], n);
         }
         if let Some(spec) = &c.spec {
             gauge(&mut self.cpu_period, Some(spec.cpu_period));
@@ -723,25 +713,25 @@ impl Families {
 
     /// The writable layer's last measured use, and its filesystem's size (see
     /// [`crate::docker::disk`]), by `device` as cAdvisor.
-    fn add_disk(&mut self, c: &Container, snapshot: &crate::docker::Snapshot) {
+    fn add_disk(&mut self, c: &Container, l: &Shared, snapshot: &crate::docker::Snapshot) {
         if c.pid.is_none() {
             return;
         }
         let Some((usage, fs)) = snapshot.disk.get(&c.docker_id) else {
             return;
         };
-        let labels = || with(c, [("device", fs.device.clone())]);
-        self.fs_usage.push_labels(labels(), usage.bytes);
-        self.fs_limit.push_labels(labels(), fs.capacity_bytes);
-        self.fs_inodes_free.push_labels(labels(), fs.inodes_free);
-        self.fs_inodes_total.push_labels(labels(), fs.inodes);
+        let device = || [("device", fs.device.clone())];
+        self.fs_usage.push_shared(l, device(), usage.bytes);
+        self.fs_limit.push_shared(l, device(), fs.capacity_bytes);
+        self.fs_inodes_free.push_shared(l, device(), fs.inodes_free);
+        self.fs_inodes_total.push_shared(l, device(), fs.inodes);
     }
 
     /// `container_last_seen` for a running container: now, as cAdvisor stamps every container
     /// it tracks (it tracks running ones), so `time() - container_last_seen` finds one gone.
-    fn add_last_seen(&mut self, c: &Container, now: u64) {
+    fn add_last_seen(&mut self, c: &Container, l: &Shared, now: u64) {
         if c.pid.is_some() {
-            self.last_seen.push_labels(base(c), now);
+            self.last_seen.push_shared(l, [], now);
         }
     }
 
@@ -823,7 +813,10 @@ fn counter_without_total(family: MetricFamily) -> MetricFamily {
             .samples
             .into_iter()
             .map(|s| {
-                let labels = s.labels.into_iter().map(|(k, v)| (k.into_owned(), v)).collect();
+                let labels = s
+                    .all_labels()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect();
                 (labels, s.value.as_f64())
             })
             .collect(),
@@ -850,14 +843,12 @@ fn sanitize(key: &str) -> String {
         .collect()
 }
 
-/// Below this many running containers, reading on more than one thread costs more than it saves.
-const PARALLEL_FROM: usize = 16;
-
 impl Docker {
     /// Each container's resources, or `None` (not running, gone since the snapshot, or no
-    /// source). cgroup files are read here, split over up to as many threads as there are CPUs:
-    /// the kernel's cost of ~10 small files per container is what a scrape of many containers
-    /// spends its time on, and the threads' results are merged in container order.
+    /// source), from its cgroup files: some twenty small files per container, whose reading by
+    /// the kernel is most of what a scrape of many containers costs. They are read on one
+    /// thread: split over two, the threads contend on the kernel's locks (dentry and kernfs),
+    /// and a scrape of 100 containers cost 13% more CPU for a shorter wait (`bench/docker.sh`).
     fn resources(
         &self,
         containers: &[&Arc<Container>],
@@ -881,27 +872,7 @@ impl Docker {
                 None
             }
         };
-        let running = containers.iter().filter(|c| c.pid.is_some()).count();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(running / PARALLEL_FROM)
-            .max(1);
-        if threads == 1 {
-            return containers.iter().map(|c| read(c)).collect();
-        }
-        let chunk = containers.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = containers
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(|c| read(c)).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                // A reader thread that panicked (a hale bug) costs its containers' resources
-                // for this scrape, not the scrape.
-                .flat_map(|h| h.join().unwrap_or_else(|_| vec![None; chunk]))
-                .collect()
-        })
+        containers.iter().map(|c| read(c)).collect()
     }
 }
 
@@ -924,13 +895,14 @@ impl Collector for Docker {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         for (c, r) in containers.iter().zip(&resources) {
-            fams.add_container(c, snapshot.exits.get(&c.docker_id).copied());
-            fams.add_last_seen(c, now);
-            fams.add_disk(c, &snapshot);
-            fams.add_oom_events(c, r.as_deref(), &snapshot);
+            let l = crate::metric::SharedLabels::new(base(c));
+            fams.add_container(c, &l, snapshot.exits.get(&c.docker_id).copied());
+            fams.add_last_seen(c, &l, now);
+            fams.add_disk(c, &l, &snapshot);
+            fams.add_oom_events(c, &l, r.as_deref(), &snapshot);
             if let Some(r) = r {
-                fams.add_resources(c, r);
-                fams.add_block_io(&|| base(c), r, &|major, minor| {
+                fams.add_resources(c, &l, r);
+                fams.add_block_io(&l, r, &|major, minor| {
                     self.device_name(major, minor)
                 });
             }

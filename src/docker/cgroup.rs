@@ -13,6 +13,7 @@
 //! controller, an old kernel without `oom_kill`) leaves its field `None`, and the metric absent.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::paths::{HostPaths, ReadError};
 
@@ -104,13 +105,17 @@ pub struct MemoryStat {
 }
 
 impl MemoryStat {
-    fn read(stat: Option<&str>, events: Option<&str>, v2: bool) -> MemoryStat {
-        let field = |name: &str| stat.and_then(|s| keyed(s, name));
-        let event = |name: &str| events.and_then(|s| keyed(s, name));
-        let total = if v2 { "" } else { "total_" };
+    fn read(stat: &Keyed, events: &Keyed, v2: bool) -> MemoryStat {
+        let field = |name: &str| stat.get(name);
+        let event = |name: &str| events.get(name);
+        let (active, inactive) = if v2 {
+            ("active_file", "inactive_file")
+        } else {
+            ("total_active_file", "total_inactive_file")
+        };
         MemoryStat {
-            active_file: field(&format!("{total}active_file")),
-            inactive_file: field(&format!("{total}inactive_file")),
+            active_file: field(active),
+            inactive_file: field(inactive),
             pgfault: field("pgfault"),
             pgmajfault: field("pgmajfault"),
             file_dirty: field("file_dirty"),
@@ -268,11 +273,61 @@ pub fn working_set(usage: u64, inactive_file: Option<u64>) -> u64 {
     usage.saturating_sub(inactive_file.unwrap_or(0))
 }
 
+/// The root of a cgroup v1 hierarchy, and which of blkio's file sets ([`BLKIO_SETS`]) this
+/// kernel lacks, learnt at the first try: a kernel without CFQ never grows its files, and trying
+/// them cost two failed opens per container per scrape. It reads as the root's path.
+#[derive(Debug)]
+pub struct V1Root {
+    root: PathBuf,
+    /// Bit `i` set: set `i` is not on this kernel.
+    blkio_absent: AtomicU8,
+}
+
+impl Clone for V1Root {
+    fn clone(&self) -> Self {
+        V1Root {
+            root: self.root.clone(),
+            blkio_absent: AtomicU8::new(self.blkio_absent.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl PartialEq for V1Root {
+    fn eq(&self, other: &Self) -> bool {
+        self.root == other.root
+    }
+}
+
+impl Eq for V1Root {}
+
+impl std::ops::Deref for V1Root {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.root
+    }
+}
+
+/// blkio's file sets, in the order runc reads them: CFQ, BFQ, then the throttle policy's.
+const BLKIO_SETS: [[&str; 2]; 3] = [
+    [
+        "blkio.io_service_bytes_recursive",
+        "blkio.io_serviced_recursive",
+    ],
+    [
+        "blkio.bfq.io_service_bytes_recursive",
+        "blkio.bfq.io_serviced_recursive",
+    ],
+    [
+        "blkio.throttle.io_service_bytes_recursive",
+        "blkio.throttle.io_serviced_recursive",
+    ],
+];
+
 /// Which cgroup hierarchy this machine mounts under `<sysfs>/fs/cgroup`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
     /// cgroup v1 (also the "hybrid" layout): one directory per controller.
-    V1(PathBuf),
+    V1(V1Root),
     /// The unified cgroup v2 hierarchy.
     V2(PathBuf),
 }
@@ -284,7 +339,10 @@ impl Layout {
         if root.join("cgroup.controllers").exists() {
             Layout::V2(root)
         } else {
-            Layout::V1(root)
+            Layout::V1(V1Root {
+                root,
+                blkio_absent: AtomicU8::new(0),
+            })
         }
     }
 
@@ -379,7 +437,8 @@ impl Layout {
                 };
                 let usage = kib("MemTotal:")?.saturating_sub(kib("MemFree:")?);
                 let stat = dir.read("memory.stat");
-                let field = |name: &str| stat.as_deref().and_then(|s| keyed(s, name));
+                let stat = Keyed::new(stat.as_deref());
+                let field = |name: &str| stat.get(name);
                 let cpu = dir.read("cpu.stat");
                 let usec = |name: &str| {
                     cpu.as_deref()
@@ -449,21 +508,19 @@ impl Layout {
         let memory = KernelDir::open(&memory_path)?.with_procfs(paths);
         let usage = memory.read_u64("memory.usage_in_bytes")?;
         let stat = memory.read("memory.stat");
-        let field = |name: &str| stat.as_deref().and_then(|s| keyed(s, name));
+        let stat = Keyed::new(stat.as_deref());
+        let field = |name: &str| stat.get(name);
         let cpuacct = KernelDir::open(&self.dir("cpuacct", path)).ok();
         let cpuacct = |name: &str| cpuacct.as_ref().and_then(|d| d.read(name));
         let ticks = procfs::ticks_per_second() as f64;
         let cpu_stat = cpuacct("cpuacct.stat");
-        let tick_field = |name: &str| {
-            cpu_stat
-                .as_deref()
-                .and_then(|s| keyed(s, name))
-                .map(|t| t as f64 / ticks)
-        };
+        let cpu_stat = Keyed::new(cpu_stat.as_deref());
+        let tick_field = |name: &str| cpu_stat.get(name).map(|t| t as f64 / ticks);
         let cfs = KernelDir::open(&self.dir("cpu", path))
             .ok()
             .and_then(|d| d.read("cpu.stat"));
-        let cfs_field = |name: &str| cfs.as_deref().and_then(|s| keyed(s, name));
+        let cfs = Keyed::new(cfs.as_deref());
+        let cfs_field = |name: &str| cfs.get(name);
         let procs = if with_processes {
             process_stats(&memory)
         } else {
@@ -510,7 +567,7 @@ impl Layout {
                 .read("memory.failcnt")
                 .and_then(|s| s.trim().parse().ok()),
             memory_mapped_file_bytes: field("total_mapped_file"),
-            memory_stat: MemoryStat::read(stat.as_deref(), None, false),
+            memory_stat: MemoryStat::read(&stat, &Keyed::default(), false),
             processes: procs.map(|p| p.processes),
             sockets: procs.map(|p| p.sockets),
             task_states: procs.and_then(|p| p.task_states),
@@ -521,17 +578,34 @@ impl Layout {
     /// The cgroup's block I/O on v1, from the first of the CFQ, BFQ and throttle files that has
     /// any device (the order runc reads them in).
     fn blkio_v1(&self, path: &str) -> Vec<BlockIo> {
+        let Layout::V1(root) = self else {
+            return Vec::new();
+        };
         let Ok(dir) = KernelDir::open(&self.dir("blkio", path)) else {
             return Vec::new();
         };
-        for prefix in ["blkio.", "blkio.bfq.", "blkio.throttle."] {
-            let bytes = dir.read(&format!("{prefix}io_service_bytes_recursive"));
-            let ops = dir.read(&format!("{prefix}io_serviced_recursive"));
-            if let (Some(bytes), Some(ops)) = (bytes, ops) {
-                let parsed = parse_blkio_v1(&bytes, &ops);
-                if !parsed.is_empty() {
-                    return parsed;
+        for (i, [bytes, ops]) in BLKIO_SETS.iter().enumerate() {
+            let bit = 1u8 << i;
+            if root.blkio_absent.load(Ordering::Relaxed) & bit != 0 {
+                continue;
+            }
+            let (bytes, ops) = match (dir.try_read(bytes), dir.try_read(ops)) {
+                (Ok(bytes), Ok(ops)) => (bytes, ops),
+                (Err(e), _) | (_, Err(e)) => {
+                    // Not found in a container's cgroup may mean the container just went;
+                    // the root cgroup, which never goes, says whether the kernel has the file.
+                    let kernel_lacks = |f: &str| !self.dir("blkio", "/").join(f).exists();
+                    if e.source.kind() == std::io::ErrorKind::NotFound
+                        && (kernel_lacks(bytes) || kernel_lacks(ops))
+                    {
+                        root.blkio_absent.fetch_or(bit, Ordering::Relaxed);
+                    }
+                    continue;
                 }
+            };
+            let parsed = parse_blkio_v1(&bytes, &ops);
+            if !parsed.is_empty() {
+                return parsed;
             }
         }
         Vec::new()
@@ -541,11 +615,14 @@ impl Layout {
         let dir = KernelDir::open(&self.dir("", path))?.with_procfs(paths);
         let usage = dir.read_u64("memory.current")?;
         let stat = dir.read("memory.stat");
-        let field = |name: &str| stat.as_deref().and_then(|s| keyed(s, name));
+        let stat = Keyed::new(stat.as_deref());
+        let field = |name: &str| stat.get(name);
         let cpu = dir.read("cpu.stat");
-        let cpu_field = |name: &str| cpu.as_deref().and_then(|s| keyed(s, name));
+        let cpu = Keyed::new(cpu.as_deref());
+        let cpu_field = |name: &str| cpu.get(name);
         let usec = |name: &str| cpu_field(name).map(|us| us as f64 / 1e6);
         let events = dir.read("memory.events");
+        let events = Keyed::new(events.as_deref());
         let procs = process_stats(&dir);
         Ok(Resources {
             cpu_usage_seconds: usec("usage_usec"),
@@ -561,7 +638,7 @@ impl Layout {
             memory_usage_bytes: Some(usage),
             memory_working_set_bytes: Some(working_set(usage, field("inactive_file"))),
             memory_rss_bytes: field("anon"),
-            oom_events: events.as_deref().and_then(|s| keyed(s, "oom_kill")),
+            oom_events: events.get("oom_kill"),
             threads: dir.read("pids.current").and_then(|s| s.trim().parse().ok()),
             threads_max: dir.read("pids.max").and_then(|s| pids_max(&s)),
             memory_kernel_bytes: None,
@@ -572,9 +649,9 @@ impl Layout {
                 .read("memory.swap.current")
                 .and_then(|s| s.trim().parse().ok()),
             memory_max_usage_bytes: dir.read("memory.peak").and_then(|s| s.trim().parse().ok()),
-            memory_failcnt: events.as_deref().and_then(|s| keyed(s, "max")),
+            memory_failcnt: events.get("max"),
             memory_mapped_file_bytes: field("file_mapped"),
-            memory_stat: MemoryStat::read(stat.as_deref(), events.as_deref(), true),
+            memory_stat: MemoryStat::read(&stat, &events, true),
             processes: procs.map(|p| p.processes),
             sockets: procs.map(|p| p.sockets),
             task_states: procs.and_then(|p| p.task_states),
@@ -659,31 +736,71 @@ fn process_stats(dir: &KernelDir) -> Option<ProcessStats> {
     if let Some(tids) = dir.read("tasks").or_else(|| dir.read("cgroup.threads")) {
         let mut states = [0u64; 5];
         for tid in tids.lines().map(str::trim).filter(|t| !t.is_empty()) {
-            let stat = crate::paths::read_text(dir.proc_path(tid).join("stat"));
-            let i = stat.ok().as_deref().and_then(task_state_index);
+            let stat = std::fs::File::open(dir.proc_path(tid).join("stat"))
+                .and_then(|f| crate::paths::read_all(f, true));
+            let i = stat
+                .ok()
+                .and_then(|s| String::from_utf8(s).ok())
+                .as_deref()
+                .and_then(task_state_index);
             if let Some(n) = i.and_then(|i| states.get_mut(i)) {
                 *n += 1;
             }
         }
         stats.task_states = Some(states);
     }
+    let mut scratch = FdScratch::default();
     for pid in procs.lines().map(str::trim).filter(|p| !p.is_empty()) {
         stats.processes += 1;
-        let fd_dir = dir.proc_fd(pid);
-        let Ok(entries) = std::fs::read_dir(&fd_dir) else {
-            continue;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            stats.fds += 1;
-            if std::fs::read_link(entry.path())
-                .map(|l| l.as_os_str().as_encoded_bytes().starts_with(b"socket:"))
-                .unwrap_or(false)
-            {
-                stats.sockets += 1;
-            }
-        }
+        let (fds, sockets) = count_fds(&dir.proc_fd(pid), &mut scratch);
+        stats.fds += fds;
+        stats.sockets += sockets;
     }
     Some(stats)
+}
+
+/// Buffers [`count_fds`] reuses from one process to the next.
+#[derive(Default)]
+struct FdScratch {
+    numbers: Vec<u32>,
+    target: Vec<u8>,
+}
+
+/// A process's open descriptors (the entries of its `fd` directory) and how many are sockets:
+/// one listing, and a `readlink` of each entry relative to the directory's handle, so the
+/// kernel does not walk `/proc/<pid>/fd/` again for every descriptor. A process gone meanwhile
+/// counts what was seen.
+fn count_fds(fd_dir: &Path, scratch: &mut FdScratch) -> (u64, u64) {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let Ok(fd) = rustix::fs::open(fd_dir, flags, Mode::empty()) else {
+        return (0, 0);
+    };
+    let Ok(mut entries) = rustix::fs::Dir::new(fd) else {
+        return (0, 0);
+    };
+    scratch.numbers.clear();
+    while let Some(Ok(entry)) = entries.next() {
+        // `.` and `..` are not descriptors.
+        if let Some(n) = entry.file_name().to_str().ok().and_then(|n| n.parse().ok()) {
+            scratch.numbers.push(n);
+        }
+    }
+    let Ok(dir) = entries.fd() else {
+        return (0, 0);
+    };
+    let (mut sockets, mut name) = (0, itoa::Buffer::new());
+    for &n in &scratch.numbers {
+        let buf = std::mem::take(&mut scratch.target);
+        if let Ok(link) = rustix::fs::readlinkat(dir, name.format(n), buf) {
+            if link.as_bytes().starts_with(b"socket:") {
+                sockets += 1;
+            }
+            scratch.target = link.into_bytes();
+        }
+    }
+    let fds = scratch.numbers.len() as u64;
+    (fds, sockets)
 }
 
 /// A directory of kernel pseudo-files (a cgroup) read through one open handle: each file is one
@@ -748,23 +865,12 @@ impl KernelDir {
             Mode::empty(),
         )
         .map_err(err)?;
-        let mut buf = vec![0u8; 4096];
-        let mut len = 0;
-        loop {
-            let n = match buf.get_mut(len..) {
-                Some(rest) => rustix::io::read(&fd, rest).map_err(err)?,
-                None => 0,
-            };
-            len += n;
-            // The kernel's seq files fill a read as far as they can, so a short read is the
-            // end; this saves the extra read that would return 0.
-            if n == 0 || len < buf.len() {
-                break;
-            }
-            buf.resize(buf.len() * 2, 0);
-        }
-        buf.truncate(len);
-        String::from_utf8(buf).map_err(|e| ReadError {
+        let bytes =
+            crate::paths::read_all(std::fs::File::from(fd), true).map_err(|e| ReadError {
+                path: self.path.join(name),
+                source: e,
+            })?;
+        String::from_utf8(bytes).map_err(|e| ReadError {
             path: self.path.join(name),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })
@@ -808,6 +914,27 @@ fn network(paths: &HostPaths, pid: u32) -> Vec<Interface> {
         .collect()
 }
 
+/// A "key value" per line file (memory.stat, cpu.stat, ...) split into lines once, for many
+/// look-ups: memory.stat has some forty lines, and a container's read looks up sixteen keys.
+#[derive(Default)]
+struct Keyed<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> Keyed<'a> {
+    fn new(text: Option<&'a str>) -> Self {
+        Keyed(
+            text.map(|t| t.lines().filter_map(|l| l.split_once(' ')).collect())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The first value of `key` that is a number, as [`keyed`] finds it.
+    fn get(&self, key: &str) -> Option<u64> {
+        self.0
+            .iter()
+            .find_map(|(k, v)| (*k == key).then(|| v.trim().parse().ok()).flatten())
+    }
+}
+
 /// The value of `key` in a "key value" per line file (memory.stat, cpu.stat, ...).
 fn keyed(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {
@@ -823,14 +950,18 @@ mod tests {
     #[test]
     fn memory_stat_reads_cadvisors_keys_on_both_versions() {
         let v1 = "active_file 1\ntotal_active_file 10\ntotal_inactive_file 20\npgfault 5\npgmajfault 1\n";
-        let m = MemoryStat::read(Some(v1), None, false);
+        let m = MemoryStat::read(&Keyed::new(Some(v1)), &Keyed::default(), false);
         assert_eq!(
             (m.active_file, m.inactive_file, m.pgfault),
             (Some(10), Some(20), Some(5))
         );
         assert_eq!((m.file_dirty, m.events_high), (None, None));
         let v2 = "active_file 3\ninactive_file 4\nfile_dirty 4096\nfile_writeback 0\npgscan 7\npgsteal 6\nworkingset_refault_file 2\nworkingset_refault_anon 1\n";
-        let m = MemoryStat::read(Some(v2), Some("low 0\nhigh 9\nmax 2\noom 0\n"), true);
+        let m = MemoryStat::read(
+            &Keyed::new(Some(v2)),
+            &Keyed::new(Some("low 0\nhigh 9\nmax 2\noom 0\n")),
+            true,
+        );
         assert_eq!(
             (m.active_file, m.inactive_file, m.file_dirty),
             (Some(3), Some(4), Some(4096))
@@ -981,6 +1112,16 @@ mod tests {
         assert_eq!(r.memory_mapped_file_bytes, Some(1_000_000));
         assert_eq!(r.memory_max_usage_bytes, Some(12_000_000));
         assert_eq!(r.memory_failcnt, Some(3));
+        // CFQ's files are not in this tree (nor in kernels since 5.0): learnt once, not tried
+        // again; BFQ's are, and stay tried; a second read finds the same devices.
+        let Layout::V1(root) = &layout else {
+            unreachable!()
+        };
+        assert_eq!(root.blkio_absent.load(Ordering::Relaxed), 0b001);
+        assert_eq!(
+            layout.read(&paths, id, Some(5151), false).unwrap().block_io,
+            r.block_io
+        );
         // The throttle files, since the BFQ ones name no device.
         assert_eq!(
             r.block_io,
