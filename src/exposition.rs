@@ -479,9 +479,9 @@ mod tests {
     #[test]
     fn shared_labels_are_written_as_the_same_labels_would_be() {
         use crate::metric::SharedLabels;
-        let labels = vec![
-            ("id".into(), "/docker/a\"b".to_string()),
-            ("name".into(), "x\\y\nz".to_string()),
+        let labels: Vec<crate::metric::Label> = vec![
+            ("id".into(), "/docker/a\"b".into()),
+            ("name".into(), "x\\y\nz".into()),
         ];
         let shared = SharedLabels::new(labels.clone());
         let mut plain = MetricFamily::gauge("g", None, "h");
@@ -489,9 +489,9 @@ mod tests {
         plain.push_labels(labels.clone(), 1u64);
         with_shared.push_shared(&shared, [], 1u64);
         let mut own = labels;
-        own.push(("state".into(), "ru\"n".to_string()));
+        own.push(("state".into(), "ru\"n".into()));
         plain.push_labels(own, 2u64);
-        with_shared.push_shared(&shared, [("state", "ru\"n".to_string())], 2u64);
+        with_shared.push_shared(&shared, [("state", "ru\"n".into())], 2u64);
         for format in [Format::Text004, Format::OpenMetrics] {
             let expected = encode(vec![plain.clone()], format);
             assert!(

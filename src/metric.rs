@@ -75,8 +75,9 @@ impl From<bool> for Value {
     }
 }
 
-/// A label pair. Keys are nearly always static; values come from the host.
-pub type Label = (Cow<'static, str>, String);
+/// A label pair. Keys are nearly always static; values mostly come from the host, and the
+/// static ones (a state set's states) cost no allocation.
+pub type Label = (Cow<'static, str>, Cow<'static, str>);
 
 /// Labels several series share (a container's `id`, `name`, `image` and allow-listed Docker
 /// labels, on some seventy series per container), with their exposition text made once: each
@@ -275,7 +276,7 @@ impl MetricFamily {
     ) {
         let labels = labels
             .into_iter()
-            .map(|(k, v)| (Cow::Borrowed(k), v))
+            .map(|(k, v)| (Cow::Borrowed(k), Cow::Owned(v)))
             .collect();
         self.samples.push(Sample {
             shared: None,
@@ -288,7 +289,7 @@ impl MetricFamily {
     pub fn push_shared<const N: usize>(
         &mut self,
         shared: &std::sync::Arc<SharedLabels>,
-        labels: [(&'static str, String); N],
+        labels: [(&'static str, Cow<'static, str>); N],
         value: impl Into<Value>,
     ) {
         self.samples.push(Sample {

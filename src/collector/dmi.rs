@@ -80,7 +80,7 @@ impl Collector for Dmi {
         f.push_labels(
             labels
                 .iter()
-                .map(|(k, v)| (std::borrow::Cow::Borrowed(*k), v.clone()))
+                .map(|(k, v)| (std::borrow::Cow::Borrowed(*k), v.clone().into()))
                 .collect(),
             1u64,
         );

@@ -58,16 +58,16 @@ impl Docker {
 /// `container_label_<name>` (`docker.container_labels`), as cAdvisor puts them on every series.
 fn base(c: &Container) -> Vec<Label> {
     let mut labels: Vec<Label> = vec![
-        ("id".into(), c.cgroup.clone()),
-        ("image".into(), c.image.clone()),
-        ("name".into(), c.name.clone()),
+        ("id".into(), c.cgroup.clone().into()),
+        ("image".into(), c.image.clone().into()),
+        ("name".into(), c.name.clone().into()),
     ];
     for (k, v) in &c.container_labels {
         let name = format!("container_label_{}", sanitize(k));
         // `a.b` and `a_b` sanitize alike; a series cannot carry a label twice, so the first
         // in `container_labels` order wins.
         if !labels.iter().any(|(n, _)| *n == name) {
-            labels.push((name.into(), v.clone()));
+            labels.push((name.into(), v.clone().into()));
         }
     }
     labels
@@ -553,7 +553,7 @@ impl Families {
             self.finished_at.push_shared(l, [], t);
         }
         self.info
-            .push_shared(l, [("image_id", c.image_id.clone())], 1u64);
+            .push_shared(l, [("image_id", c.image_id.clone().into())], 1u64);
     }
 
     /// `container_oom_events_total` for every reported container, running or not: Docker's
@@ -576,7 +576,7 @@ impl Families {
     /// The root cgroup, cAdvisor's `id="/"`: the machine's CPU, memory and block I/O, which
     /// dashboards divide containers' shares by. Only `id` labels it, as cAdvisor's.
     fn add_root(&mut self, r: &Resources, now: u64, names: &dyn Fn(u32, u32) -> Option<String>) {
-        let l = crate::metric::SharedLabels::new(vec![("id".into(), "/".to_string())]);
+        let l = crate::metric::SharedLabels::new(vec![("id".into(), "/".into())]);
         let both = |fam: &mut MetricFamily, v: Option<u64>| {
             if let Some(v) = v {
                 fam.push_shared(&l, [], v);
@@ -616,7 +616,7 @@ impl Families {
             let Some(device) = names(b.major, b.minor) else {
                 continue;
             };
-            let device = || [("device", device.clone())];
+            let device = || [("device", device.clone().into())];
             self.fs_reads_bytes.push_shared(l, device(), b.read_bytes);
             self.fs_writes_bytes.push_shared(l, device(), b.write_bytes);
             self.fs_reads.push_shared(l, device(), b.reads);
@@ -664,7 +664,7 @@ impl Families {
         for i in &r.interfaces {
             let values = network_values(i);
             for (fam, v) in self.network.iter_mut().zip(values) {
-                fam.push_shared(l, [("interface", i.name.clone())], v);
+                fam.push_shared(l, [("interface", i.name.clone().into())], v);
             }
         }
         gauge(&mut self.cache, r.memory_cache_bytes);
@@ -700,7 +700,7 @@ impl Families {
             .zip(r.task_states.into_iter().flatten())
         {
             self.tasks_state
-                .push_shared(l, [("state", state.to_string())], n);
+                .push_shared(l, [("state", (*state).into())], n);
         }
         if let Some(spec) = &c.spec {
             gauge(&mut self.cpu_period, Some(spec.cpu_period));
@@ -720,7 +720,7 @@ impl Families {
         let Some((usage, fs)) = snapshot.disk.get(&c.docker_id) else {
             return;
         };
-        let device = || [("device", fs.device.clone())];
+        let device = || [("device", fs.device.clone().into())];
         self.fs_usage.push_shared(l, device(), usage.bytes);
         self.fs_limit.push_shared(l, device(), fs.capacity_bytes);
         self.fs_inodes_free.push_shared(l, device(), fs.inodes_free);
@@ -815,7 +815,7 @@ fn counter_without_total(family: MetricFamily) -> MetricFamily {
             .map(|s| {
                 let labels = s
                     .all_labels()
-                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect();
                 (labels, s.value.as_f64())
             })

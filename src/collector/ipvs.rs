@@ -175,7 +175,7 @@ impl Collector for Ipvs {
             MetricFamily::gauge("node_ipvs_backend_weight", None, "The current backend weight by local and remote address."),
         ];
         for (key, counts) in sums {
-            let labels: Vec<Label> = self.labels.iter().map(|l| std::borrow::Cow::Borrowed(*l)).zip(key).collect();
+            let labels: Vec<Label> = self.labels.iter().map(|l| std::borrow::Cow::Borrowed(*l)).zip(key.into_iter().map(Into::into)).collect();
             for (family, c) in families.iter_mut().zip(counts) {
                 family.push_labels(labels.clone(), c);
             }

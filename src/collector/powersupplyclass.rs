@@ -173,13 +173,14 @@ impl Collector for PowerSupplyClass {
                 })?;
                 family.push([("power_supply", supply.clone())], v as f64 / divisor);
             }
-            let mut labels = vec![(std::borrow::Cow::Borrowed("power_supply"), supply.clone())];
+            let mut labels: Vec<crate::metric::Label> =
+                vec![(std::borrow::Cow::Borrowed("power_supply"), supply.clone().into())];
             for (label, file) in TEXT {
                 if let Some(bytes) = read(base.join(file))? {
                     if !bytes.is_empty() {
                         labels.push((
                             std::borrow::Cow::Borrowed(*label),
-                            crate::collector::dmi::to_valid_utf8(&bytes),
+                            crate::collector::dmi::to_valid_utf8(&bytes).into(),
                         ));
                     }
                 }

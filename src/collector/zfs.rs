@@ -152,7 +152,7 @@ impl Collector for Zfs {
         }
         for pool in subdirs(&base) {
             let dir = base.join(&pool);
-            let zpool = || ("zpool".into(), pool.clone());
+            let zpool = || ("zpool".into(), pool.clone().into());
             if let Some(text) = read_optional(dir.join("io"))? {
                 let fields =
                     parse_pool_io(&text).map_err(|reason| Error::parse(dir.join("io"), reason))?;
@@ -180,14 +180,14 @@ impl Collector for Zfs {
                 for (dataset, kstat, value) in kstats {
                     let name = format!("node_zfs_zpool_dataset_{}", metric_part(&kstat));
                     let help = format!("kstat.zfs.misc.objset.{kstat}");
-                    let labels = vec![zpool(), ("dataset".into(), dataset.unwrap_or_default())];
+                    let labels = vec![zpool(), ("dataset".into(), dataset.unwrap_or_default().into())];
                     families.add(name, help, labels, value, false);
                 }
             }
             if let Some(text) = read_optional(dir.join("state"))? {
                 let state = text.lines().next().unwrap_or("").to_lowercase();
                 for s in POOL_STATES {
-                    let labels = vec![zpool(), ("state".into(), s.to_string())];
+                    let labels = vec![zpool(), ("state".into(), s.to_string().into())];
                     let help = "kstat.zfs.misc.state".to_string();
                     let name = "node_zfs_zpool_state".to_string();
                     families.add(name, help, labels, u64::from(state == *s), true);
