@@ -37,26 +37,7 @@ per_scrape() {
   "$@" >/dev/null 2>&1 &
   local pid=$!
   wait_up "http://127.0.0.1:$PORT/metrics"
-  python3 - "$pid" "$PORT" "$SCRAPES" <<'PY'
-import http.client, os, sys
-pid, port, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-tick = os.sysconf("SC_CLK_TCK")
-def cpu():
-    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / tick
-c = http.client.HTTPConnection("127.0.0.1", port)
-def scrape():
-    c.request("GET", "/metrics")
-    r = c.getresponse()
-    r.read()
-    assert r.status == 200, r.status
-for _ in range(50):
-    scrape()
-start = cpu()
-for _ in range(n):
-    scrape()
-print(f"{(cpu() - start) / n * 1e6:.0f}")
-PY
+  cpu_per_scrape "$pid" "$PORT" "$SCRAPES"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 }

@@ -25,3 +25,29 @@ need() {
     command -v "$tool" >/dev/null || { echo "bench: $tool is not installed (run scripts/test.sh or apt-get install $tool)" >&2; exit 1; }
   done
 }
+
+# cpu_per_scrape PID PORT N: scrapes http://127.0.0.1:PORT/metrics N times in sequence over one
+# kept-alive connection (after 50 to warm up), as one Prometheus does, and prints the server's
+# user + system CPU time per scrape from /proc/PID/stat, in µs.
+cpu_per_scrape() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import http.client, os, sys
+pid, port, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+tick = os.sysconf("SC_CLK_TCK")
+def cpu():
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / tick
+c = http.client.HTTPConnection("127.0.0.1", port)
+def scrape():
+    c.request("GET", "/metrics")
+    r = c.getresponse()
+    r.read()
+    assert r.status == 200, r.status
+for _ in range(50):
+    scrape()
+start = cpu()
+for _ in range(n):
+    scrape()
+print(f"{(cpu() - start) / n * 1e6:.0f}")
+PY
+}
