@@ -418,12 +418,7 @@ impl Layout {
             Layout::V1(_) => {
                 // Without the per-process counts: the root's cgroup.procs is every process of the
                 // host, and counting their sockets would readlink every open fd at each scrape.
-                let mut r = self.read_v1(paths, "/", false).ok()?;
-                r.file_descriptors = None;
-                r.processes = None;
-                r.sockets = None;
-                r.threads = None;
-                Some(r)
+                self.read_v1(paths, "/", false).ok()
             }
             Layout::V2(_) => {
                 let dir = KernelDir::open(&self.dir("", "/")).ok()?;
@@ -502,7 +497,7 @@ impl Layout {
         &self,
         paths: &HostPaths,
         path: &str,
-        with_processes: bool,
+        container: bool,
     ) -> Result<Resources, ReadError> {
         let memory_path = self.dir("memory", path);
         let memory = KernelDir::open(&memory_path)?.with_procfs(paths);
@@ -521,12 +516,14 @@ impl Layout {
             .and_then(|d| d.read("cpu.stat"));
         let cfs = Keyed::new(cfs.as_deref());
         let cfs_field = |name: &str| cfs.get(name);
-        let procs = if with_processes {
-            process_stats(&memory)
-        } else {
-            None
-        };
-        let pids = KernelDir::open(&self.dir("pids", path)).ok();
+        // The root cgroup (`container` false) reports CPU, memory and block I/O only: its
+        // processes are the whole host's, and its OOM, kernel memory and pids files are not
+        // exported, so they are not read.
+        let procs = container.then(|| process_stats(&memory, "tasks")).flatten();
+        let pids = container
+            .then(|| KernelDir::open(&self.dir("pids", path)).ok())
+            .flatten();
+        let only_container = |name: &str| container.then(|| memory.read(name)).flatten();
         Ok(Resources {
             cpu_usage_seconds: cpuacct("cpuacct.usage")
                 .and_then(|s| s.trim().parse::<u64>().ok())
@@ -542,9 +539,7 @@ impl Layout {
             memory_usage_bytes: Some(usage),
             memory_working_set_bytes: Some(working_set(usage, field("total_inactive_file"))),
             memory_rss_bytes: field("total_rss"),
-            oom_events: memory
-                .read("memory.oom_control")
-                .and_then(|s| keyed(&s, "oom_kill")),
+            oom_events: only_container("memory.oom_control").and_then(|s| keyed(&s, "oom_kill")),
             threads: pids
                 .as_ref()
                 .and_then(|d| d.read("pids.current"))
@@ -553,8 +548,7 @@ impl Layout {
                 .as_ref()
                 .and_then(|d| d.read("pids.max"))
                 .and_then(|s| pids_max(&s)),
-            memory_kernel_bytes: memory
-                .read("memory.kmem.usage_in_bytes")
+            memory_kernel_bytes: only_container("memory.kmem.usage_in_bytes")
                 .and_then(|s| s.trim().parse().ok()),
             file_descriptors: procs.map(|p| p.fds),
             interfaces: Vec::new(),
@@ -623,7 +617,7 @@ impl Layout {
         let usec = |name: &str| cpu_field(name).map(|us| us as f64 / 1e6);
         let events = dir.read("memory.events");
         let events = Keyed::new(events.as_deref());
-        let procs = process_stats(&dir);
+        let procs = process_stats(&dir, "cgroup.threads");
         Ok(Resources {
             cpu_usage_seconds: usec("usage_usec"),
             cpu_user_seconds: usec("user_usec"),
@@ -722,8 +716,9 @@ fn task_state_index(stat: &str) -> Option<usize> {
 }
 
 /// The processes in the cgroup (`cgroup.procs` of `dir`), their open file descriptors and how
-/// many of those are sockets (a `readlink` per descriptor, as cAdvisor does).
-fn process_stats(dir: &KernelDir) -> Option<ProcessStats> {
+/// many of those are sockets (a `readlink` per descriptor, as cAdvisor does), and its threads'
+/// states from `threads_file`, which lists them: `tasks` on v1, `cgroup.threads` on v2.
+fn process_stats(dir: &KernelDir, threads_file: &str) -> Option<ProcessStats> {
     let procs = dir.read("cgroup.procs")?;
     let mut stats = ProcessStats {
         processes: 0,
@@ -731,9 +726,8 @@ fn process_stats(dir: &KernelDir) -> Option<ProcessStats> {
         sockets: 0,
         task_states: None,
     };
-    // Every thread of the cgroup: `tasks` on v1, `cgroup.threads` on v2. A thread that exited
-    // since the list was read is not counted.
-    if let Some(tids) = dir.read("tasks").or_else(|| dir.read("cgroup.threads")) {
+    // A thread that exited since the list was read is not counted.
+    if let Some(tids) = dir.read(threads_file) {
         let mut states = [0u64; 5];
         for tid in tids.lines().map(str::trim).filter(|t| !t.is_empty()) {
             let stat = std::fs::File::open(dir.proc_path(tid).join("stat"))
@@ -1177,7 +1171,14 @@ mod tests {
         assert_eq!(root.memory_usage_bytes, Some(20_000_000));
         assert_eq!(root.memory_working_set_bytes, Some(18_000_000));
         assert_eq!(root.memory_rss_bytes, Some(7_000_000));
+        // The tree's root has pids, OOM and kernel-memory files; `id="/"` exports none of them,
+        // so they are not read.
         assert_eq!(root.file_descriptors, None);
+        assert_eq!(root.processes, None);
+        assert_eq!(root.threads, None);
+        assert_eq!(root.threads_max, None);
+        assert_eq!(root.oom_events, None);
+        assert_eq!(root.memory_kernel_bytes, None);
     }
 
     #[test]
