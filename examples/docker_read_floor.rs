@@ -7,12 +7,14 @@
 //! - cgroup v1, per container: `memory/{memory.usage_in_bytes,memory.stat,cgroup.procs,tasks,
 //!   memory.oom_control,memory.kmem.usage_in_bytes,memory.max_usage_in_bytes,memory.failcnt}`,
 //!   `cpuacct/{cpuacct.stat,cpuacct.usage}`, `cpu/cpu.stat`, `pids/{pids.current,pids.max}` and
-//!   blkio's byte and operation counts; v2: the unified directory's equivalents, with
-//!   `memory.events`, `io.stat` and the three pressure files;
+//!   blkio's byte and operation counts (the set the kernel has); v2: the unified directory's
+//!   equivalents, with `memory.events`, `io.stat` and the three pressure files (see [`V1`] and
+//!   [`V2`]);
 //! - per thread of the cgroup `/proc/<tid>/stat` (task states); per process a listing of
 //!   `/proc/<pid>/fd` and a `readlink` of each descriptor (sockets);
 //! - `/proc/<pid>/net/dev` of the container's main process;
-//! - the root cgroup's CPU, memory and block I/O files (cAdvisor's `id="/"`).
+//! - the root cgroup's CPU, memory and block I/O files (cAdvisor's `id="/"`), and on v2
+//!   `/proc/meminfo` (the root's memory usage).
 //!
 //! Prints the CPU time (user + system) one pass costs, in µs.
 //!
@@ -23,41 +25,91 @@ use hale::paths::HostPaths;
 use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags};
 
-const V1: &[(&str, &[&str])] = &[
+/// Whose cgroup a file is read for: every one, or containers only (the root cgroup, cAdvisor's
+/// `id="/"`, reports CPU, memory and block I/O only, as hale reads it).
+#[derive(Clone, Copy, PartialEq)]
+enum For {
+    All,
+    Containers,
+}
+use For::{All, Containers};
+
+const V1: &[(&str, &[(&str, For)])] = &[
     (
         "memory",
         &[
-            "memory.usage_in_bytes",
-            "memory.stat",
-            "cgroup.procs",
-            "tasks",
-            "memory.oom_control",
-            "memory.kmem.usage_in_bytes",
-            "memory.max_usage_in_bytes",
-            "memory.failcnt",
+            ("memory.usage_in_bytes", All),
+            ("memory.stat", All),
+            ("cgroup.procs", Containers),
+            ("tasks", Containers),
+            ("memory.oom_control", Containers),
+            ("memory.kmem.usage_in_bytes", Containers),
+            ("memory.max_usage_in_bytes", All),
+            ("memory.failcnt", All),
         ],
     ),
-    ("cpuacct", &["cpuacct.stat", "cpuacct.usage"]),
-    ("cpu", &["cpu.stat"]),
-    ("pids", &["pids.current", "pids.max"]),
+    ("cpuacct", &[("cpuacct.stat", All), ("cpuacct.usage", All)]),
+    ("cpu", &[("cpu.stat", All)]),
+    (
+        "pids",
+        &[("pids.current", Containers), ("pids.max", Containers)],
+    ),
 ];
 
-const V2: &[&str] = &[
-    "memory.current",
-    "memory.stat",
-    "cpu.stat",
-    "memory.events",
-    "cgroup.procs",
-    "cgroup.threads",
-    "pids.current",
-    "pids.max",
-    "memory.swap.current",
-    "memory.peak",
-    "io.stat",
-    "cpu.pressure",
-    "memory.pressure",
-    "io.pressure",
+const V2: &[(&str, For)] = &[
+    ("memory.current", Containers),
+    ("memory.stat", All),
+    ("cpu.stat", All),
+    ("memory.events", Containers),
+    ("cgroup.procs", Containers),
+    ("cgroup.threads", Containers),
+    ("pids.current", Containers),
+    ("pids.max", Containers),
+    ("memory.swap.current", Containers),
+    ("memory.peak", Containers),
+    ("io.stat", All),
+    ("cpu.pressure", Containers),
+    ("memory.pressure", Containers),
+    ("io.pressure", Containers),
 ];
+
+/// Buffers a pass reuses, and the lengths of the last process and thread lists read.
+struct Scratch {
+    buf: Vec<u8>,
+    procs: Vec<u8>,
+    threads: Vec<u8>,
+    procs_len: usize,
+    threads_len: usize,
+    numbers: Vec<u32>,
+}
+
+impl Scratch {
+    /// Reads the files of `files` that apply to this cgroup from `dir`, keeping the process
+    /// and thread lists for [`processes`].
+    fn read_all(&mut self, dir: &OwnedFd, files: &[(&str, For)], root: bool) {
+        for &(f, who) in files {
+            if root && who == Containers {
+                continue;
+            }
+            match f {
+                "cgroup.procs" => self.procs_len = read_at(dir, f, &mut self.procs),
+                "tasks" | "cgroup.threads" => self.threads_len = read_at(dir, f, &mut self.threads),
+                _ => {
+                    read_at(dir, f, &mut self.buf);
+                }
+            }
+        }
+    }
+
+    /// The processes and threads of the lists last read.
+    fn processes(&mut self) {
+        let (procs, threads) = (
+            self.procs.get(..self.procs_len).unwrap_or_default(),
+            self.threads.get(..self.threads_len).unwrap_or_default(),
+        );
+        processes(procs, threads, &mut self.buf, &mut self.numbers);
+    }
+}
 
 /// The blkio files that exist on this kernel (v1): the first of the CFQ, BFQ and throttle sets.
 fn blkio_files(root: &std::path::Path) -> Vec<String> {
@@ -159,76 +211,54 @@ fn main() {
         .filter_map(|&pid| Some((pid, layout.path_of(&paths, pid)?)))
         .collect();
     assert_eq!(cgroups.len(), pids.len(), "every PID's cgroup is found");
-    let (mut buf, mut procs, mut tasks) = (
-        vec![0u8; 64 * 1024],
-        vec![0u8; 64 * 1024],
-        vec![0u8; 64 * 1024],
-    );
-    let mut numbers = Vec::new();
-    let blkio = match &layout {
-        Layout::V1(root) => blkio_files(root),
+    let mut scratch = Scratch {
+        buf: vec![0u8; 64 * 1024],
+        procs: vec![0u8; 64 * 1024],
+        threads: vec![0u8; 64 * 1024],
+        procs_len: 0,
+        threads_len: 0,
+        numbers: Vec::new(),
+    };
+    let blkio: Vec<(String, For)> = match &layout {
+        Layout::V1(root) => blkio_files(root).into_iter().map(|f| (f, All)).collect(),
         Layout::V2(_) => Vec::new(),
     };
+    let blkio: Vec<(&str, For)> = blkio.iter().map(|(f, w)| (f.as_str(), *w)).collect();
     let mut one_pass = || {
         for (pid, cgroup) in std::iter::once(&(0, "/".to_string())).chain(&cgroups) {
             let rel = cgroup.trim_start_matches('/');
             let root = *pid == 0;
             match &layout {
                 Layout::V1(base) => {
-                    let (mut np, mut nt) = (0, 0);
                     for (controller, files) in V1 {
-                        let Some(dir) = open_dir(&base.join(controller).join(rel)) else {
+                        if root && files.iter().all(|(_, who)| *who == Containers) {
                             continue;
-                        };
-                        for f in *files {
-                            match *f {
-                                // The root's processes are the whole host's: not counted.
-                                "cgroup.procs" | "tasks" if root => {}
-                                "cgroup.procs" => np = read_at(&dir, f, &mut procs),
-                                "tasks" => nt = read_at(&dir, f, &mut tasks),
-                                _ => {
-                                    read_at(&dir, f, &mut buf);
-                                }
-                            }
+                        }
+                        if let Some(dir) = open_dir(&base.join(controller).join(rel)) {
+                            scratch.read_all(&dir, files, root);
                         }
                     }
                     if let Some(dir) = open_dir(&base.join("blkio").join(rel)) {
-                        for f in &blkio {
-                            read_at(&dir, f, &mut buf);
-                        }
-                    }
-                    if !root {
-                        processes(&procs[..np], &tasks[..nt], &mut buf, &mut numbers);
+                        scratch.read_all(&dir, &blkio, root);
                     }
                 }
                 Layout::V2(base) => {
                     let Some(dir) = open_dir(&base.join(rel)) else {
                         continue;
                     };
-                    let (mut np, mut nt) = (0, 0);
-                    for f in V2 {
-                        match *f {
-                            "cgroup.procs" | "cgroup.threads" if root => {}
-                            "cgroup.procs" => np = read_at(&dir, f, &mut procs),
-                            "cgroup.threads" => nt = read_at(&dir, f, &mut tasks),
-                            _ => {
-                                read_at(&dir, f, &mut buf);
-                            }
-                        }
-                    }
+                    scratch.read_all(&dir, V2, root);
                     if root {
                         if let Ok(mut f) = std::fs::File::open("/proc/meminfo") {
                             use std::io::Read as _;
-                            while matches!(f.read(&mut buf), Ok(n) if n > 0) {}
+                            while matches!(f.read(&mut scratch.buf), Ok(n) if n > 0) {}
                         }
-                    } else {
-                        processes(&procs[..np], &tasks[..nt], &mut buf, &mut numbers);
                     }
                 }
             }
             if !root {
+                scratch.processes();
                 if let Some(dir) = open_dir(std::path::Path::new(&format!("/proc/{pid}/net"))) {
-                    read_at(&dir, "dev", &mut buf);
+                    read_at(&dir, "dev", &mut scratch.buf);
                 }
             }
         }
