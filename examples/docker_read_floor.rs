@@ -2,7 +2,8 @@
 //! for the running containers whose main PIDs are given, done in a tight loop with nothing else
 //! (no parsing, no metric families, no HTTP). The reads are the ones `strace` shows a scrape
 //! making, through the same system calls (a directory handle per cgroup controller, one
-//! `openat` per file, reads until a short one):
+//! `openat` per file, reads until a short one, or for the lists the kernel writes an entry at
+//! a time, `cgroup.procs`, `tasks`, `cgroup.threads` and `net/dev`, until a read returns 0):
 //!
 //! - cgroup v1, per container: `memory/{memory.usage_in_bytes,memory.stat,cgroup.procs,tasks,
 //!   memory.oom_control,memory.kmem.usage_in_bytes,memory.max_usage_in_bytes,memory.failcnt}`,
@@ -92,10 +93,12 @@ impl Scratch {
                 continue;
             }
             match f {
-                "cgroup.procs" => self.procs_len = read_at(dir, f, &mut self.procs),
-                "tasks" | "cgroup.threads" => self.threads_len = read_at(dir, f, &mut self.threads),
+                "cgroup.procs" => self.procs_len = read_at(dir, f, &mut self.procs, true),
+                "tasks" | "cgroup.threads" => {
+                    self.threads_len = read_at(dir, f, &mut self.threads, true);
+                }
                 _ => {
-                    read_at(dir, f, &mut self.buf);
+                    read_at(dir, f, &mut self.buf, false);
                 }
             }
         }
@@ -134,8 +137,9 @@ fn open_dir(path: &std::path::Path) -> Option<OwnedFd> {
     .ok()
 }
 
-/// Reads `name` under `dir` into `buf` until a short read, as hale does; returns the length.
-fn read_at(dir: &OwnedFd, name: &str, buf: &mut [u8]) -> usize {
+/// Reads `name` under `dir` into `buf` until a short read, or with `list` until a read returns
+/// 0, as hale does; returns the length.
+fn read_at(dir: &OwnedFd, name: &str, buf: &mut [u8], list: bool) -> usize {
     let Ok(fd) = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
     else {
         return 0;
@@ -146,7 +150,7 @@ fn read_at(dir: &OwnedFd, name: &str, buf: &mut [u8]) -> usize {
             Ok(n) if n > 0 => len += n,
             _ => break,
         }
-        if len < buf.len() {
+        if !list && len < buf.len() {
             break;
         }
     }
@@ -258,7 +262,7 @@ fn main() {
             if !root {
                 scratch.processes();
                 if let Some(dir) = open_dir(std::path::Path::new(&format!("/proc/{pid}/net"))) {
-                    read_at(&dir, "dev", &mut scratch.buf);
+                    read_at(&dir, "dev", &mut scratch.buf, true);
                 }
             }
         }

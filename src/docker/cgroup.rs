@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::paths::{HostPaths, ReadError};
+use crate::paths::{HostPaths, KernelDir, ReadError};
 
 /// Network counters of one interface, as cAdvisor names them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -500,7 +500,7 @@ impl Layout {
         container: bool,
     ) -> Result<Resources, ReadError> {
         let memory_path = self.dir("memory", path);
-        let memory = KernelDir::open(&memory_path)?.with_procfs(paths);
+        let memory = KernelDir::open(&memory_path)?;
         let usage = memory.read_u64("memory.usage_in_bytes")?;
         let stat = memory.read("memory.stat");
         let stat = Keyed::new(stat.as_deref());
@@ -519,7 +519,9 @@ impl Layout {
         // The root cgroup (`container` false) reports CPU, memory and block I/O only: its
         // processes are the whole host's, and its OOM, kernel memory and pids files are not
         // exported, so they are not read.
-        let procs = container.then(|| process_stats(&memory, "tasks")).flatten();
+        let procs = container
+            .then(|| process_stats(&memory, "tasks", paths.procfs_root()))
+            .flatten();
         let pids = container
             .then(|| KernelDir::open(&self.dir("pids", path)).ok())
             .flatten();
@@ -606,7 +608,7 @@ impl Layout {
     }
 
     fn read_v2(&self, paths: &HostPaths, path: &str) -> Result<Resources, ReadError> {
-        let dir = KernelDir::open(&self.dir("", path))?.with_procfs(paths);
+        let dir = KernelDir::open(&self.dir("", path))?;
         let usage = dir.read_u64("memory.current")?;
         let stat = dir.read("memory.stat");
         let stat = Keyed::new(stat.as_deref());
@@ -617,7 +619,7 @@ impl Layout {
         let usec = |name: &str| cpu_field(name).map(|us| us as f64 / 1e6);
         let events = dir.read("memory.events");
         let events = Keyed::new(events.as_deref());
-        let procs = process_stats(&dir, "cgroup.threads");
+        let procs = process_stats(&dir, "cgroup.threads", paths.procfs_root());
         Ok(Resources {
             cpu_usage_seconds: usec("usage_usec"),
             cpu_user_seconds: usec("user_usec"),
@@ -718,8 +720,8 @@ fn task_state_index(stat: &str) -> Option<usize> {
 /// The processes in the cgroup (`cgroup.procs` of `dir`), their open file descriptors and how
 /// many of those are sockets (a `readlink` per descriptor, as cAdvisor does), and its threads'
 /// states from `threads_file`, which lists them: `tasks` on v1, `cgroup.threads` on v2.
-fn process_stats(dir: &KernelDir, threads_file: &str) -> Option<ProcessStats> {
-    let procs = dir.read("cgroup.procs")?;
+fn process_stats(dir: &KernelDir, threads_file: &str, procfs: &Path) -> Option<ProcessStats> {
+    let procs = dir.read_list("cgroup.procs")?;
     let mut stats = ProcessStats {
         processes: 0,
         fds: 0,
@@ -727,10 +729,10 @@ fn process_stats(dir: &KernelDir, threads_file: &str) -> Option<ProcessStats> {
         task_states: None,
     };
     // A thread that exited since the list was read is not counted.
-    if let Some(tids) = dir.read(threads_file) {
+    if let Some(tids) = dir.read_list(threads_file) {
         let mut states = [0u64; 5];
         for tid in tids.lines().map(str::trim).filter(|t| !t.is_empty()) {
-            let stat = std::fs::File::open(dir.proc_path(tid).join("stat"))
+            let stat = std::fs::File::open(procfs.join(tid).join("stat"))
                 .and_then(|f| crate::paths::read_all(f, true));
             let i = stat
                 .ok()
@@ -746,7 +748,7 @@ fn process_stats(dir: &KernelDir, threads_file: &str) -> Option<ProcessStats> {
     let mut scratch = FdScratch::default();
     for pid in procs.lines().map(str::trim).filter(|p| !p.is_empty()) {
         stats.processes += 1;
-        let (fds, sockets) = count_fds(&dir.proc_fd(pid), &mut scratch);
+        let (fds, sockets) = count_fds(&procfs.join(pid).join("fd"), &mut scratch);
         stats.fds += fds;
         stats.sockets += sockets;
     }
@@ -797,97 +799,11 @@ fn count_fds(fd_dir: &Path, scratch: &mut FdScratch) -> (u64, u64) {
     (fds, sockets)
 }
 
-/// A directory of kernel pseudo-files (a cgroup) read through one open handle: each file is one
-/// `openat` of a single name (no path walk from `/`), no `stat`, and usually one `read`. With
-/// 100 containers a scrape reads about a thousand such files, and these syscalls are its cost.
-struct KernelDir {
-    path: PathBuf,
-    fd: rustix::fd::OwnedFd,
-    /// `/proc` as hale sees it, for the processes listed in `cgroup.procs`.
-    procfs: Option<PathBuf>,
-}
-
-impl KernelDir {
-    fn open(path: &Path) -> Result<KernelDir, ReadError> {
-        use rustix::fs::{Mode, OFlags};
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        match rustix::fs::open(path, flags, Mode::empty()) {
-            Ok(fd) => Ok(KernelDir {
-                path: path.to_path_buf(),
-                fd,
-                procfs: None,
-            }),
-            Err(e) => Err(ReadError {
-                path: path.to_path_buf(),
-                source: e.into(),
-            }),
-        }
-    }
-
-    /// Where `cgroup.procs` PIDs are looked up.
-    fn with_procfs(mut self, paths: &HostPaths) -> Self {
-        self.procfs = Some(paths.procfs_root().to_path_buf());
-        self
-    }
-
-    /// Reads `name`, or `None` when the kernel does not provide it.
-    fn read(&self, name: &str) -> Option<String> {
-        self.try_read(name).ok()
-    }
-
-    fn read_u64(&self, name: &str) -> Result<u64, ReadError> {
-        let text = self.try_read(name)?;
-        text.trim().parse().map_err(|_| ReadError {
-            path: self.path.join(name),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{:?} is not a number", text.trim()),
-            ),
-        })
-    }
-
-    fn try_read(&self, name: &str) -> Result<String, ReadError> {
-        use rustix::fs::{Mode, OFlags};
-        let err = |e: rustix::io::Errno| ReadError {
-            path: self.path.join(name),
-            source: e.into(),
-        };
-        let fd = rustix::fs::openat(
-            &self.fd,
-            name,
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(err)?;
-        let bytes =
-            crate::paths::read_all(std::fs::File::from(fd), true).map_err(|e| ReadError {
-                path: self.path.join(name),
-                source: e,
-            })?;
-        String::from_utf8(bytes).map_err(|e| ReadError {
-            path: self.path.join(name),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        })
-    }
-
-    fn proc_fd(&self, pid: &str) -> PathBuf {
-        self.proc_path(pid).join("fd")
-    }
-
-    /// `/proc/<pid>` (a thread id works too) as hale sees it.
-    fn proc_path(&self, pid: &str) -> PathBuf {
-        self.procfs
-            .as_deref()
-            .unwrap_or(Path::new("/proc"))
-            .join(pid)
-    }
-}
-
 /// The counters of the network namespace `pid` lives in, minus the interfaces cAdvisor ignores.
 fn network(paths: &HostPaths, pid: u32) -> Vec<Interface> {
     let Some(text) = KernelDir::open(&paths.proc(format!("{pid}/net")))
         .ok()
-        .and_then(|d| d.read("dev"))
+        .and_then(|d| d.read_list("dev"))
     else {
         return Vec::new();
     };
