@@ -3,9 +3,10 @@
 //! vmstat, filefd, uname) makes, done in a tight loop with nothing else. The set is the one
 //! `strace` shows a hale scrape making (and node_exporter 1.5's makes too):
 //!
-//! - open, read, close: `/proc/{stat,meminfo,diskstats,net/dev,loadavg,vmstat,sys/fs/file-nr,
-//!   1/mounts}`, `/proc/stat` a second time (the cpu and stat collectors each read it, as
-//!   node_exporter's do), the clocksource files;
+//! - read from offset 0 until a read returns 0, through descriptors kept open across passes as
+//!   hale keeps them: `/proc/{stat,meminfo,diskstats,net/dev,loadavg,vmstat,sys/fs/file-nr}`,
+//!   `/proc/stat` twice (the cpu and stat collectors each read it, as node_exporter's do);
+//! - open, read, close: `/proc/1/mounts`, the clocksource files;
 //! - per CPU: `topology/{physical_package_id,core_id}` and `thermal_throttle/{core,package}_
 //!   throttle_count` (absent on VMs: the failed open is the cost), after listing
 //!   `/sys/devices/system/cpu`;
@@ -20,7 +21,8 @@
 
 use std::io::Read as _;
 
-const FILES: &[&str] = &[
+/// The files hale keeps open between scrapes (`hale::paths::read_kept`).
+const KEPT: &[&str] = &[
     "/proc/stat",
     "/proc/stat",
     "/proc/meminfo",
@@ -29,8 +31,10 @@ const FILES: &[&str] = &[
     "/proc/loadavg",
     "/proc/vmstat",
     "/proc/sys/fs/file-nr",
-    "/proc/1/mounts",
 ];
+
+/// The files hale opens at every scrape.
+const OPENED: &[&str] = &["/proc/1/mounts"];
 
 /// Every per-device file a scrape opens, found once from this host's CPUs, disks, interfaces
 /// and clock sources with hale's default filters.
@@ -131,13 +135,24 @@ fn main() {
         .and_then(|p| p.parse().ok())
         .unwrap_or(5000);
     let mounts = mounts();
-    let files: Vec<String> = FILES
+    let files: Vec<String> = OPENED
         .iter()
         .map(|f| f.to_string())
         .chain(device_files())
         .collect();
+    let kept: Vec<std::fs::File> = KEPT
+        .iter()
+        .filter_map(|f| std::fs::File::open(f).ok())
+        .collect();
     let mut buf = vec![0u8; 64 * 1024];
     let mut one_pass = || {
+        for file in &kept {
+            use std::os::unix::fs::FileExt as _;
+            let mut at = 0;
+            while let Ok(n @ 1..) = file.read_at(&mut buf, at) {
+                at += n as u64;
+            }
+        }
         for f in &files {
             // Read until end of file, as a parser must: the data, then a read returning 0.
             if let Ok(mut file) = std::fs::File::open(f) {

@@ -76,7 +76,7 @@ fn parse(text: &str) -> Result<Vec<(String, u64)>, String> {
 impl Collector for Arp {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("net/arp");
-        let Some(text) = crate::collector::read_optional(path.clone())? else {
+        let Some(text) = crate::collector::read_optional_kept(path.clone())? else {
             return Ok(());
         };
         let counts = parse(&text).map_err(|reason| Error::parse(path, reason))?;

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::collector::{read_u64_file, Collector, Error};
+use crate::collector::{read_u64_kept, Collector, Error};
 use crate::metric::MetricFamily;
 use crate::paths::HostPaths;
 
@@ -72,11 +72,11 @@ impl Collector for Conntrack {
         let absent = |e: &Error| {
             matches!(e, Error::Read(r) if r.source.kind() == std::io::ErrorKind::NotFound)
         };
-        let entries = match read_u64_file(self.paths.proc("sys/net/netfilter/nf_conntrack_count")) {
+        let entries = match read_u64_kept(self.paths.proc("sys/net/netfilter/nf_conntrack_count")) {
             Err(e) if absent(&e) => return Ok(()),
             other => other?,
         };
-        let limit = read_u64_file(self.paths.proc("sys/net/netfilter/nf_conntrack_max"))?;
+        let limit = read_u64_kept(self.paths.proc("sys/net/netfilter/nf_conntrack_max"))?;
         out.push(
             MetricFamily::gauge(
                 "node_nf_conntrack_entries",
@@ -94,7 +94,7 @@ impl Collector for Conntrack {
             .with([], limit),
         );
         let path = self.paths.proc("net/stat/nf_conntrack");
-        let text = match crate::paths::read(path.clone()) {
+        let text = match crate::paths::read_kept(path.clone()) {
             Ok(t) => t,
             Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e.into()),

@@ -48,7 +48,7 @@ pub const MODES: [&str; 8] = [
 /// node_exporter).
 pub fn read(paths: &HostPaths) -> Result<Vec<CpuTicks>, Error> {
     let path = paths.proc("stat");
-    let text = crate::paths::read(path.clone())?;
+    let text = crate::paths::read_kept(path.clone())?;
     let mut cpus = Vec::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("cpu") else {

@@ -350,7 +350,7 @@ impl UdevFamilies {
 impl Collector for Diskstats {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("diskstats");
-        let text = crate::paths::read(path.clone())?;
+        let text = crate::paths::read_kept(path.clone())?;
         let mut udev = UdevFamilies::new();
         let mut families: Vec<MetricFamily> = COLUMNS
             .iter()

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::collector::{read_u64_file, Collector, Error};
+use crate::collector::{read_u64_kept, Collector, Error};
 use crate::metric::MetricFamily;
 use crate::paths::HostPaths;
 
@@ -15,8 +15,8 @@ pub struct Entropy {
 
 impl Collector for Entropy {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
-        let avail = read_u64_file(self.paths.proc("sys/kernel/random/entropy_avail"))?;
-        let pool = read_u64_file(self.paths.proc("sys/kernel/random/poolsize"))?;
+        let avail = read_u64_kept(self.paths.proc("sys/kernel/random/entropy_avail"))?;
+        let pool = read_u64_kept(self.paths.proc("sys/kernel/random/poolsize"))?;
         out.push(
             MetricFamily::gauge("node_entropy_available_bits", None, "Bits of available entropy.")
                 .with([], avail),

@@ -18,7 +18,7 @@ pub struct FileHandles {
 /// Reads `/proc/sys/fs/file-nr`.
 pub fn read(paths: &HostPaths) -> Result<FileHandles, Error> {
     let path = paths.proc("sys/fs/file-nr");
-    let text = crate::paths::read(path.clone())?;
+    let text = crate::paths::read_kept(path.clone())?;
     let mut fields = text.split_ascii_whitespace();
     let allocated = parse_u64(fields.next(), &path, "allocated")?;
     let _unused = fields.next();

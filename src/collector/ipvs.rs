@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use crate::collector::{read_optional, Collector, Error, FlagError};
+use crate::collector::{read_optional_kept, Collector, Error, FlagError};
 use crate::metric::{Label, MetricFamily};
 use crate::paths::HostPaths;
 
@@ -138,7 +138,7 @@ fn parse_backends(text: &str) -> Result<Vec<Backend>, String> {
 impl Collector for Ipvs {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("net/ip_vs_stats");
-        let Some(text) = read_optional(path.clone())? else {
+        let Some(text) = read_optional_kept(path.clone())? else {
             return Ok(());
         };
         let totals = parse_stats(&text).map_err(|r| Error::parse(path, r))?;
@@ -154,7 +154,7 @@ impl Collector for Ipvs {
             out.push(MetricFamily::counter(name, None, help).with([], v));
         }
         let path = self.paths.proc("net/ip_vs");
-        let text = crate::paths::read(path.clone())?;
+        let text = crate::paths::read_kept(path.clone())?;
         let backends = parse_backends(&text).map_err(|r| Error::parse(path, r))?;
         let mut sums: BTreeMap<Vec<String>, [u64; 3]> = BTreeMap::new();
         for (values, counts) in backends {

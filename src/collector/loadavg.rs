@@ -20,7 +20,7 @@ impl Loadavg {
 impl Collector for Loadavg {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("loadavg");
-        let text = crate::paths::read(path.clone())?;
+        let text = crate::paths::read_kept(path.clone())?;
         let mut fields = text.split_ascii_whitespace();
         for (name, help) in [
             ("node_load1", "1m load average."),

@@ -114,11 +114,11 @@ impl Machine {
 impl Collector for Machine {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let online = self.paths.sys("devices/system/cpu/online");
-        let text = crate::paths::read(online.clone())?;
+        let text = crate::paths::read_kept(online.clone())?;
         let cores = count_cpus(&text)
             .ok_or_else(|| Error::parse(online, format!("{:?} is not a CPU list", text.trim())))?;
         let meminfo = self.paths.proc("meminfo");
-        let text = crate::paths::read(meminfo.clone())?;
+        let text = crate::paths::read_kept(meminfo.clone())?;
         let kib_of = |key: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(key))

@@ -144,7 +144,7 @@ pub struct Mdadm {
 impl Collector for Mdadm {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("mdstat");
-        let Some(text) = crate::collector::read_optional(path.clone())? else {
+        let Some(text) = crate::collector::read_optional_kept(path.clone())? else {
             return Ok(());
         };
         let arrays = parse(&text).map_err(|reason| Error::parse(path, reason))?;

@@ -39,7 +39,7 @@ impl Memory {
 /// Reads and parses `/proc/meminfo`.
 pub fn read(paths: &HostPaths) -> Result<Memory, Error> {
     let path = paths.proc("meminfo");
-    let text = crate::paths::read(path.clone())?;
+    let text = crate::paths::read_kept(path.clone())?;
     let mut fields = Vec::new();
     for line in text.lines() {
         let Some((key, rest)) = line.split_once(':') else {

@@ -303,10 +303,26 @@ pub(crate) fn read_optional(path: PathBuf) -> Result<Option<String>, Error> {
     }
 }
 
+/// [`read_optional`] for a fixed kernel file read at every scrape (`/proc/net/udp`), kept open
+/// between scrapes ([`crate::paths::read_kept`]).
+pub(crate) fn read_optional_kept(path: PathBuf) -> Result<Option<String>, Error> {
+    match crate::paths::read_kept(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Parses one whitespace-separated number field, naming the file on failure.
 /// A file holding one unsigned number (`/proc/sys/...`).
 pub(crate) fn read_u64_file(path: PathBuf) -> Result<u64, Error> {
     let text = crate::paths::read(path.clone())?;
+    parse_u64(Some(text.trim()), &path, "value")
+}
+
+/// [`read_u64_file`] for a fixed kernel file read at every scrape, kept open between scrapes.
+pub(crate) fn read_u64_kept(path: PathBuf) -> Result<u64, Error> {
+    let text = crate::paths::read_kept(path.clone())?;
     parse_u64(Some(text.trim()), &path, "value")
 }
 

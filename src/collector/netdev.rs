@@ -95,7 +95,7 @@ fn family(direction: &str, column: &str) -> MetricFamily {
 impl Collector for Netdev {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("net/dev");
-        let text = crate::paths::read(path.clone())?;
+        let text = crate::paths::read_kept(path.clone())?;
         let mut families: Vec<MetricFamily> = RECEIVE
             .iter()
             .map(|c| family("receive", c))

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::collector::{read_optional, Collector, Error};
+use crate::collector::{read_optional_kept, Collector, Error};
 use crate::metric::MetricFamily;
 use crate::paths::HostPaths;
 
@@ -102,7 +102,7 @@ fn parse(text: &str) -> Result<Stats, String> {
 impl Collector for Nfs {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("net/rpc/nfs");
-        let Some(text) = read_optional(path.clone())? else {
+        let Some(text) = read_optional_kept(path.clone())? else {
             return Ok(());
         };
         let s = parse(&text).map_err(|reason| Error::parse(path, reason))?;

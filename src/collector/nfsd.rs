@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::collector::nfs::{numbers, procedures, V2, V3};
-use crate::collector::{read_optional, Collector, Error};
+use crate::collector::{read_optional_kept, Collector, Error};
 use crate::metric::MetricFamily;
 use crate::paths::HostPaths;
 
@@ -97,7 +97,7 @@ pub struct Nfsd {
 impl Collector for Nfsd {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("net/rpc/nfsd");
-        let Some(text) = read_optional(path.clone())? else {
+        let Some(text) = read_optional_kept(path.clone())? else {
             return Ok(());
         };
         let s = parse(&text).map_err(|reason| Error::parse(path, reason))?;

@@ -65,7 +65,7 @@ impl Collector for Pressure {
             ),
         ] {
             let path = self.paths.proc(format!("pressure/{resource}"));
-            let text = match crate::paths::read(path.clone()) {
+            let text = match crate::paths::read_kept(path.clone()) {
                 Ok(t) => t,
                 // No PSI in this kernel (or it is off): nothing to report, as node_exporter.
                 Err(e) if is_absent(&e.source) => return Ok(()),

@@ -39,7 +39,7 @@ fn parse(text: &str) -> Vec<(String, u64, u64, u64)> {
 impl Collector for Schedstat {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("schedstat");
-        let Some(text) = crate::collector::read_optional(path.clone())? else {
+        let Some(text) = crate::collector::read_optional_kept(path.clone())? else {
             return Ok(());
         };
         let mut running = MetricFamily::counter(

@@ -78,7 +78,7 @@ impl Collector for Sockstat {
         let page_size = rustix::param::page_size() as u64;
         for (file, ipv6) in [("net/sockstat", false), ("net/sockstat6", true)] {
             let path = self.paths.proc(file);
-            let text = match crate::paths::read(path.clone()) {
+            let text = match crate::paths::read_kept(path.clone()) {
                 Ok(t) => t,
                 Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e.into()),

@@ -35,7 +35,7 @@ fn parse(text: &str, path: &std::path::Path) -> Result<Vec<[u64; 3]>, Error> {
 impl Collector for Softnet {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("net/softnet_stat");
-        let rows = parse(&crate::paths::read(path.clone())?, &path)?;
+        let rows = parse(&crate::paths::read_kept(path.clone())?, &path)?;
         let mut families = [
             ("node_softnet_processed", "Number of processed packets"),
             ("node_softnet_dropped", "Number of dropped packets"),

@@ -49,7 +49,7 @@ impl Stat {
 impl Collector for Stat {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("stat");
-        let text = crate::paths::read(path.clone())?;
+        let text = crate::paths::read_kept(path.clone())?;
         for line in text.lines() {
             let mut fields = line.split_ascii_whitespace();
             let (name, first) = (fields.next(), fields.next());

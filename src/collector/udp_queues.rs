@@ -43,7 +43,7 @@ impl Collector for UdpQueues {
         );
         for (file, ip) in [("net/udp", "v4"), ("net/udp6", "v6")] {
             let path = self.paths.proc(file);
-            let Some(text) = crate::collector::read_optional(path.clone())? else {
+            let Some(text) = crate::collector::read_optional_kept(path.clone())? else {
                 continue;
             };
             let (tx, rx) = parse(&text).map_err(|reason| Error::parse(path, reason))?;

@@ -34,7 +34,7 @@ impl Vmstat {
 impl Collector for Vmstat {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let path = self.paths.proc("vmstat");
-        let text = crate::paths::read(path.clone())?;
+        let text = crate::paths::read_kept(path.clone())?;
         let mut any = false;
         for line in text.lines() {
             let Some((field, value)) = line.split_once(' ') else {
