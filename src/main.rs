@@ -64,12 +64,35 @@ fn main() -> ExitCode {
         };
     }
     hale::logging::init(cli.log_level, cli.log_format);
+    raise_open_file_limit();
     match serve(&cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "hale stopped");
             eprintln!("hale: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go's runtime does for every Go
+/// program since Go 1.19 (node_exporter, Prometheus): hale serves up to `--web.max-connections`
+/// clients and keeps the kernel files it reads at every scrape open (a few hundred at most), and
+/// the usual soft limit of 1024 is close to their sum. Commands heal rules run inherit it, as
+/// they did from Go programs before Go 1.21; a program still using `select(2)` has to lower it.
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let (Some(soft), Some(hard)) = (limit.current, limit.maximum) {
+        if soft < hard {
+            let raised = Rlimit {
+                current: Some(hard),
+                maximum: Some(hard),
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => tracing::debug!(from = soft, to = hard, "raised the open file limit"),
+                Err(e) => tracing::debug!(error = %e, "could not raise the open file limit"),
+            }
         }
     }
 }

@@ -13,6 +13,11 @@
 //!
 //! An attribute the kernel refuses to read (`speed` of a down link answers `EINVAL`) is left
 //! out, as node_exporter does; a host without `/sys/class/net` gives no series.
+//!
+//! Unlike node_exporter, hale keeps each interface's attribute files open between scrapes and
+//! reads them again from the start ([`crate::paths::KeptDir`]): opening and closing sysfs files
+//! cost several times what reading them does. An interface whose name now belongs to another
+//! directory (deleted and made again, renamed) is opened afresh; one gone is let go.
 
 use std::sync::Arc;
 
@@ -20,7 +25,7 @@ use regex::Regex;
 
 use crate::collector::{Collector, Error};
 use crate::metric::MetricFamily;
-use crate::paths::HostPaths;
+use crate::paths::{HostPaths, KeptDir};
 
 /// Interfaces left out by default: the host side of containers' veth pairs.
 pub const DEFAULT_IGNORED_DEVICES: &str = "^veth";
@@ -64,6 +69,7 @@ pub const SPEC: crate::collector::Spec = crate::collector::Spec {
                 &flags.ignored_devices,
             )?,
             ignore_invalid_speed: flags.ignore_invalid_speed,
+            kept: Default::default(),
         }))
     },
 };
@@ -73,7 +79,16 @@ pub struct Netclass {
     paths: HostPaths,
     ignored: Regex,
     ignore_invalid_speed: bool,
+    /// Interfaces' directories with their attribute files kept open between scrapes, by name:
+    /// opening and closing two dozen sysfs files per interface was most of this collector's
+    /// cost. Holds the interfaces of the last scrape, at most [`KEPT_DEVICES`] of them.
+    kept: parking_lot::Mutex<std::collections::HashMap<String, KeptDir>>,
 }
+
+/// How many interfaces keep their attribute files open (about two dozen descriptors each); the
+/// rest are opened and closed at each scrape, as before. A Docker host's interfaces other than
+/// veths (loopback, a few NICs, docker0, a bridge per Compose network) mostly fit.
+const KEPT_DEVICES: usize = 16;
 
 /// The numeric attributes, in node_exporter's order: (file, metric suffix, counter?).
 const NUMERIC: &[(&str, &str, bool)] = &[
@@ -117,8 +132,8 @@ fn parse_int(s: &str) -> Option<i64> {
 
 /// One attribute: `Ok(None)` when the kernel will not give it (absent, not permitted, not
 /// supported for this device, or `EINVAL` for a link that is down).
-fn attribute(path: std::path::PathBuf) -> Result<Option<String>, Error> {
-    match crate::paths::read_bytes(&path) {
+fn attribute(dir: &mut KeptDir, file: &'static str) -> Result<Option<String>, Error> {
+    match dir.read_bytes(file) {
         Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).trim().to_string())),
         Err(e)
             if matches!(
@@ -128,7 +143,11 @@ fn attribute(path: std::path::PathBuf) -> Result<Option<String>, Error> {
         {
             Ok(None)
         }
-        Err(source) => Err(crate::paths::ReadError { path, source }.into()),
+        Err(source) => Err(crate::paths::ReadError {
+            path: dir.path().join(file),
+            source,
+        }
+        .into()),
     }
 }
 
@@ -167,10 +186,19 @@ impl Collector for Netclass {
                 }
             })
             .collect();
+        // Taken for the scrape, and left holding this scrape's interfaces: gone ones are closed.
+        // A scrape that overlaps one stuck here opens its own.
+        let mut last = std::mem::take(&mut *self.kept.lock());
+        let mut kept = std::collections::HashMap::new();
         for device in devices {
-            let base = dir.join(&device);
-            let text = |file: &str| -> Result<String, Error> {
-                Ok(attribute(base.join(file))?.unwrap_or_default())
+            let path = dir.join(&device);
+            let reuse = last.remove(&device).filter(|d| d.is_at(&path));
+            // An interface gone since the listing has no series.
+            let Some(mut base) = reuse.or_else(|| KeptDir::open(&path).ok()) else {
+                continue;
+            };
+            let mut text = |file: &'static str| -> Result<String, Error> {
+                Ok(attribute(&mut base, file)?.unwrap_or_default())
             };
             let operstate = text("operstate")?;
             up.push([("device", device.clone())], operstate == "up");
@@ -186,7 +214,7 @@ impl Collector for Netclass {
                 1u64,
             );
             for ((file, name, counter), family) in NUMERIC.iter().zip(numeric.iter_mut()) {
-                let Some(v) = attribute(base.join(file))?.as_deref().and_then(parse_int) else {
+                let Some(v) = attribute(&mut base, file)?.as_deref().and_then(parse_int) else {
                     continue;
                 };
                 let labels = [("device", device.clone())];
@@ -204,7 +232,11 @@ impl Collector for Netclass {
                     }
                 }
             }
+            if kept.len() < KEPT_DEVICES {
+                kept.insert(device, base);
+            }
         }
+        *self.kept.lock() = kept;
         out.push(up);
         out.push(info);
         out.extend(numeric);
@@ -214,7 +246,61 @@ impl Collector for Netclass {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_int;
+    use super::*;
+
+    fn mtu(collector: &Netclass) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        collector.collect(&mut out).unwrap();
+        let family = out
+            .iter()
+            .find(|f| f.name == "node_network_mtu_bytes")
+            .unwrap();
+        family
+            .samples
+            .iter()
+            .map(|s| (s.labels[0].1.to_string(), s.value.as_f64()))
+            .collect()
+    }
+
+    #[test]
+    fn an_interface_made_again_under_its_name_is_read_afresh() {
+        let root = tempfile::tempdir().unwrap();
+        let net = root.path().join("sys/class/net");
+        let make = |name: &str, mtu: &str| {
+            let dir = net.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("operstate"), "up\n").unwrap();
+            std::fs::write(dir.join("mtu"), mtu).unwrap();
+        };
+        make("eth0", "1500\n");
+        for dir in ["proc", "rootfs"] {
+            std::fs::create_dir(root.path().join(dir)).unwrap();
+        }
+        let collector = Netclass {
+            paths: HostPaths::new(
+                root.path().join("proc"),
+                root.path().join("sys"),
+                root.path().join("rootfs"),
+            )
+            .unwrap(),
+            ignored: Regex::new(DEFAULT_IGNORED_DEVICES).unwrap(),
+            ignore_invalid_speed: false,
+            kept: Default::default(),
+        };
+        assert_eq!(mtu(&collector), [("eth0".to_string(), 1500.0)]);
+        assert_eq!(collector.kept.lock().len(), 1);
+        // eth0 renamed, and a new eth0 made: the kept directory is the old one, not eth0's now.
+        std::fs::rename(net.join("eth0"), net.join("eth1")).unwrap();
+        make("eth0", "9000\n");
+        assert_eq!(
+            mtu(&collector),
+            [("eth0".to_string(), 9000.0), ("eth1".to_string(), 1500.0)]
+        );
+        // Gone interfaces are let go.
+        std::fs::remove_dir_all(net.join("eth1")).unwrap();
+        assert_eq!(mtu(&collector), [("eth0".to_string(), 9000.0)]);
+        assert_eq!(collector.kept.lock().len(), 1);
+    }
 
     #[test]
     fn integers_parse_as_go_parses_them() {
