@@ -221,7 +221,13 @@ impl Scraper {
             results[i] = Some((success, took));
         }
 
-        let mut families: Vec<MetricFamily> = by_slot.into_iter().flatten().collect();
+        // Sized once: growing to some three hundred families by doubling copied them over
+        // and over.
+        let mut families: Vec<MetricFamily> =
+            Vec::with_capacity(by_slot.iter().map(Vec::len).sum::<usize>() + 8);
+        for mut fams in by_slot {
+            families.append(&mut fams);
+        }
         let outcomes: Vec<Outcome> = self
             .slots
             .iter()

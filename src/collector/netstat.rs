@@ -33,6 +33,11 @@ pub struct Flags {
 pub struct Netstat {
     paths: HostPaths,
     fields: Regex,
+    /// `--collector.netstat.fields`' answer for each field seen: the kernel's three files hold
+    /// some three hundred fields, and matching each against the filter at every scrape cost
+    /// more than parsing them. The names are the kernel's, a fixed set; the cap only guards
+    /// against a procfs that invents new ones.
+    decided: parking_lot::Mutex<std::collections::HashMap<String, bool>>,
 }
 
 /// Adds `protocol_name` → `value` to `out` when `keep` selects the key. Every value is parsed
@@ -126,17 +131,31 @@ fn number(value: &str, path: &std::path::Path) -> Result<f64, Error> {
 impl Collector for Netstat {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let mut stats = BTreeMap::new();
-        let keep = |k: &str| self.fields.is_match(k);
+        // Taken for the scrape (one lock, not one per field); a scrape overlapping a stuck one
+        // starts from an empty map.
+        let decided = std::cell::RefCell::new(std::mem::take(&mut *self.decided.lock()));
+        let keep = |k: &str| {
+            let mut decided = decided.borrow_mut();
+            if let Some(&keep) = decided.get(k) {
+                return keep;
+            }
+            let keep = self.fields.is_match(k);
+            if decided.len() < 4096 {
+                decided.insert(k.to_string(), keep);
+            }
+            keep
+        };
         for file in ["net/netstat", "net/snmp"] {
             let path = self.paths.proc(file);
-            parse_pairs(&crate::paths::read(path.clone())?, &path, &keep, &mut stats)?;
+            parse_pairs(&crate::paths::read_kept(path.clone())?, &path, &keep, &mut stats)?;
         }
         let snmp6 = self.paths.proc("net/snmp6");
-        match crate::paths::read(snmp6.clone()) {
+        match crate::paths::read_kept(snmp6.clone()) {
             Ok(text) => parse_snmp6(&text, &snmp6, &keep, &mut stats)?,
             Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
+        *self.decided.lock() = decided.into_inner();
         for (key, value) in stats {
             let help = format!("Statistic {}.", key.replacen('_', "", 1));
             out.push(MetricFamily::untyped(format!("node_netstat_{key}"), help).with([], value));
@@ -158,6 +177,7 @@ pub const SPEC: crate::collector::Spec = crate::collector::Spec {
         Ok(Arc::new(Netstat {
             paths: c.paths.clone(),
             fields,
+            decided: Default::default(),
         }))
     },
 };
