@@ -16,6 +16,10 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// See Cargo.toml's note on mimalloc: the binary's allocator, not the library's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context as _;
 use hale::cli::{self, Command, Options};
 use hale::config::Config;
