@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use std::borrow::Cow;
 
-use crate::collector::{Collector, Error};
+use crate::collector::{forever, Collector, Error};
 use crate::metric::{MetricFamily, Unit};
 use crate::paths::HostPaths;
 
@@ -70,34 +70,50 @@ pub fn read(paths: &HostPaths) -> Result<Memory, Error> {
 /// The meminfo collector.
 pub struct Meminfo {
     paths: HostPaths,
+    /// Each field's family name and help, and whether the field was in kB when they were made.
+    names: crate::collector::PerKey<(bool, &'static str, &'static str)>,
 }
 
 impl Meminfo {
     pub fn new(paths: HostPaths) -> Self {
-        Self { paths }
+        Self {
+            paths,
+            names: Default::default(),
+        }
     }
 }
 
 impl Collector for Meminfo {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         for f in read(&self.paths)?.fields {
-            // "Active(anon)" becomes "Active_anon", as in node_exporter.
-            let field = f.key.replace('(', "_").replace(')', "");
-            let name: Cow<'static, str> = format!("node_memory_{field}").into();
-            out.push(if f.in_bytes {
-                MetricFamily::gauge(
-                    name,
-                    Some(Unit::Bytes),
-                    format!("Memory information field {field}_bytes."),
-                )
-                .with([], f.value)
-            } else {
-                MetricFamily::gauge(name, None, format!("Memory information field {field}."))
-                    .with([], f.value)
-            });
+            let (name, help): (Cow<'static, str>, Cow<'static, str>) =
+                match self.names.get(&f.key, || names(&f.key, f.in_bytes, forever)) {
+                    Some((in_bytes, name, help)) if in_bytes == f.in_bytes => {
+                        (name.into(), help.into())
+                    }
+                    // A field whose unit changed, or one past the cap: named afresh, not kept.
+                    _ => {
+                        let (_, name, help) = names(&f.key, f.in_bytes, String::from);
+                        (name.into(), help.into())
+                    }
+                };
+            let unit = f.in_bytes.then_some(Unit::Bytes);
+            out.push(MetricFamily::gauge(name, unit, help).with([], f.value));
         }
         Ok(())
     }
+}
+
+/// A field's family name and help, as node_exporter names them: "Active(anon)" becomes
+/// "node_memory_Active_anon" (and `_bytes` from the unit for a field in kB).
+fn names<S>(key: &str, in_bytes: bool, keep: impl Fn(String) -> S) -> (bool, S, S) {
+    let field = key.replace('(', "_").replace(')', "");
+    let unit = if in_bytes { "_bytes" } else { "" };
+    (
+        in_bytes,
+        keep(format!("node_memory_{field}")),
+        keep(format!("Memory information field {field}{unit}.")),
+    )
 }
 
 /// The `meminfo` collector's registration.

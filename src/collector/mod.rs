@@ -293,6 +293,47 @@ pub(crate) fn numbered(dir: &std::path::Path, prefix: &str) -> Vec<(String, std:
     out
 }
 
+/// What a collector derives from a host file's keys at every scrape (a family's name and help
+/// from a `/proc/meminfo` field, a filter's verdict on a `/proc/vmstat` field), made once per
+/// key. The keys are the kernel's, a fixed set for a boot; past [`PerKey::CAP`] distinct keys (a
+/// procfs that invents them) nothing more is kept and callers make their values afresh.
+pub(crate) struct PerKey<T> {
+    map: parking_lot::Mutex<std::collections::HashMap<Box<str>, T>>,
+}
+
+impl<T> Default for PerKey<T> {
+    fn default() -> Self {
+        Self {
+            map: Default::default(),
+        }
+    }
+}
+
+impl<T: Clone> PerKey<T> {
+    const CAP: usize = 4096;
+
+    /// The value for `key`, made by `make` the first time; `None` for a new key once the cap
+    /// is reached (`make` is not called then: it may make something to keep forever).
+    pub(crate) fn get(&self, key: &str, make: impl FnOnce() -> T) -> Option<T> {
+        let mut map = self.map.lock();
+        if let Some(v) = map.get(key) {
+            return Some(v.clone());
+        }
+        if map.len() >= Self::CAP {
+            return None;
+        }
+        let v = make();
+        map.insert(key.into(), v.clone());
+        Some(v)
+    }
+}
+
+/// A name or help text made once for the life of the process, for [`PerKey`] values (made only
+/// while the map has room, so at most its cap per collector).
+pub(crate) fn forever(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
 /// A host file that may not exist on this host (no md, no IPv6, a kernel without schedstats):
 /// `None` when it is absent, so the collector reports success and no series.
 pub(crate) fn read_optional(path: PathBuf) -> Result<Option<String>, Error> {
@@ -339,4 +380,31 @@ pub(crate) fn parse_u64(
             format!("field {what}: {field:?} is not a number"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PerKey;
+
+    #[test]
+    fn per_key_values_are_made_once_and_not_past_the_cap() {
+        let per = PerKey::<usize>::default();
+        let mut made = 0;
+        for _ in 0..3 {
+            assert_eq!(
+                per.get("MemTotal", || {
+                    made += 1;
+                    7
+                }),
+                Some(7)
+            );
+        }
+        assert_eq!(made, 1);
+        for i in 1..PerKey::<usize>::CAP {
+            assert_eq!(per.get(&i.to_string(), || i), Some(i));
+        }
+        // Full: a new key is not made (its maker may keep what it makes forever), old ones hold.
+        assert_eq!(per.get("new", || unreachable!()), None);
+        assert_eq!(per.get("MemTotal", || unreachable!()), Some(7));
+    }
 }

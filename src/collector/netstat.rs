@@ -3,6 +3,7 @@
 //! untyped, for the fields `--collector.netstat.fields` selects (node_exporter's default
 //! selection). A host without IPv6 has no `snmp6`; that is not an error.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub struct Netstat {
     /// more than parsing them. The names are the kernel's, a fixed set; the cap only guards
     /// against a procfs that invents new ones.
     decided: parking_lot::Mutex<std::collections::HashMap<String, bool>>,
+    /// The family name and help of each field kept.
+    names: crate::collector::PerKey<(Cow<'static, str>, Cow<'static, str>)>,
 }
 
 /// Adds `protocol_name` → `value` to `out` when `keep` selects the key. Every value is parsed
@@ -157,8 +160,17 @@ impl Collector for Netstat {
         }
         *self.decided.lock() = decided.into_inner();
         for (key, value) in stats {
-            let help = format!("Statistic {}.", key.replacen('_', "", 1));
-            out.push(MetricFamily::untyped(format!("node_netstat_{key}"), help).with([], value));
+            let names = |keep: fn(String) -> Cow<'static, str>| {
+                (
+                    keep(format!("node_netstat_{key}")),
+                    keep(format!("Statistic {}.", key.replacen('_', "", 1))),
+                )
+            };
+            let (name, help) = self
+                .names
+                .get(&key, || names(|s| crate::collector::forever(s).into()))
+                .unwrap_or_else(|| names(Cow::Owned));
+            out.push(MetricFamily::untyped(name, help).with([], value));
         }
         Ok(())
     }
@@ -178,6 +190,7 @@ pub const SPEC: crate::collector::Spec = crate::collector::Spec {
             paths: c.paths.clone(),
             fields,
             decided: Default::default(),
+            names: Default::default(),
         }))
     },
 };

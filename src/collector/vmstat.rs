@@ -3,6 +3,7 @@
 //! (`^(oom_kill|pgpg|pswp|pg.*fault).*`): OOM kills, paging, swapping and page faults. The rules
 //! alert on `node_vmstat_oom_kill`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use regex::Regex;
@@ -18,6 +19,8 @@ pub const DEFAULT_FIELDS: &str = r"^(oom_kill|pgpg|pswp|pg.*fault).*";
 pub struct Vmstat {
     paths: HostPaths,
     fields: Regex,
+    /// Per field: its family's name and help when the filter keeps it, `None` when it does not.
+    kept: crate::collector::PerKey<Option<(Cow<'static, str>, Cow<'static, str>)>>,
 }
 
 impl Vmstat {
@@ -27,6 +30,7 @@ impl Vmstat {
             // A constant, compiled by the unit test below.
             #[allow(clippy::expect_used)]
             fields: Regex::new(DEFAULT_FIELDS).expect("a constant the unit test compiles"),
+            kept: Default::default(),
         }
     }
 }
@@ -41,17 +45,29 @@ impl Collector for Vmstat {
                 continue;
             };
             any = true;
-            if !self.fields.is_match(field) {
-                continue;
-            }
+            let names = |keep: fn(String) -> Cow<'static, str>| {
+                (
+                    keep(format!("node_vmstat_{field}")),
+                    keep(format!("/proc/vmstat information field {field}.")),
+                )
+            };
+            let kept = self.kept.get(field, || {
+                self.fields
+                    .is_match(field)
+                    .then(|| names(|s| crate::collector::forever(s).into()))
+            });
+            let (name, help) = match kept {
+                Some(Some(names)) => names,
+                Some(None) => continue,
+                // Past the cap: decided and named afresh.
+                None if self.fields.is_match(field) => names(Cow::Owned),
+                None => continue,
+            };
             let value: u64 = value.trim().parse().map_err(|_| {
                 Error::parse(path.clone(), format!("{field}: {value:?} is not a number"))
             })?;
             out.push(
-                MetricFamily::untyped(
-                    format!("node_vmstat_{field}"),
-                    format!("/proc/vmstat information field {field}."),
-                )
+                MetricFamily::untyped(name, help)
                 .with([], value),
             );
         }
