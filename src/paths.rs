@@ -241,7 +241,13 @@ pub fn read_kept(path: PathBuf) -> Result<String, ReadError> {
         Err(e) => return Err(err(path, e)),
     };
     let kernel = on_kernel_fs(&file);
-    let bytes = match read_all(At(&file, 0), false) {
+    // Anything else is read as a stream: it may be a FIFO, which has no offsets.
+    let read = if kernel {
+        read_all(At(&file, 0), false)
+    } else {
+        read_all(&file, false)
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(e) => return Err(err(path, e)),
     };
@@ -314,10 +320,11 @@ impl KeptDir {
             self.files.swap_remove(i);
         }
         let file = self.dir.open_file(name)?;
-        let bytes = read_all(At(&file, 0), true)?;
-        if self.kernel {
-            self.files.push((name, file));
+        if !self.kernel {
+            return read_all(file, true);
         }
+        let bytes = read_all(At(&file, 0), true)?;
+        self.files.push((name, file));
         Ok(bytes)
     }
 }
@@ -478,6 +485,24 @@ mod tests {
         std::fs::write(dir.path().join("new"), "two\n").unwrap();
         std::fs::rename(dir.path().join("new"), &file).unwrap();
         assert_eq!(read_kept(file.clone()).unwrap(), "two\n");
+        // A FIFO (a test's stand-in for a read stuck in the kernel) has no offsets: it is read
+        // as a stream.
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, "MemTotal: 1 kB\n"))
+        };
+        assert_eq!(read_kept(fifo.clone()).unwrap(), "MemTotal: 1 kB\n");
+        writer.join().unwrap().unwrap();
+        assert!(!KEPT.lock().contains_key(&fifo));
         // An absent file is an error with its path.
         let err = read_kept(dir.path().join("absent")).unwrap_err();
         assert_eq!(err.source.kind(), std::io::ErrorKind::NotFound);
