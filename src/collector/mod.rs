@@ -298,7 +298,9 @@ pub(crate) fn numbered(dir: &std::path::Path, prefix: &str) -> Vec<(String, std:
 /// key. The keys are the kernel's, a fixed set for a boot; past [`PerKey::CAP`] distinct keys (a
 /// procfs that invents them) nothing more is kept and callers make their values afresh.
 pub(crate) struct PerKey<T> {
-    map: parking_lot::Mutex<std::collections::HashMap<Box<str>, T>>,
+    /// Hashed with foldhash: SipHash over each of /proc/vmstat's 180 field names was most of
+    /// what a look-up cost, and these keys come from the kernel, not from a client.
+    map: parking_lot::Mutex<std::collections::HashMap<Box<str>, T, foldhash::fast::RandomState>>,
 }
 
 impl<T> Default for PerKey<T> {

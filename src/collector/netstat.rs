@@ -38,7 +38,7 @@ pub struct Netstat {
     /// some three hundred fields, and matching each against the filter at every scrape cost
     /// more than parsing them. The names are the kernel's, a fixed set; the cap only guards
     /// against a procfs that invents new ones.
-    decided: parking_lot::Mutex<std::collections::HashMap<String, bool>>,
+    decided: crate::collector::PerKey<bool>,
     /// The family name and help of each field kept.
     names: crate::collector::PerKey<(Cow<'static, str>, Cow<'static, str>)>,
 }
@@ -134,19 +134,10 @@ fn number(value: &str, path: &std::path::Path) -> Result<f64, Error> {
 impl Collector for Netstat {
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), Error> {
         let mut stats = BTreeMap::new();
-        // Taken for the scrape (one lock, not one per field); a scrape overlapping a stuck one
-        // starts from an empty map.
-        let decided = std::cell::RefCell::new(std::mem::take(&mut *self.decided.lock()));
         let keep = |k: &str| {
-            let mut decided = decided.borrow_mut();
-            if let Some(&keep) = decided.get(k) {
-                return keep;
-            }
-            let keep = self.fields.is_match(k);
-            if decided.len() < 4096 {
-                decided.insert(k.to_string(), keep);
-            }
-            keep
+            self.decided
+                .get(k, || self.fields.is_match(k))
+                .unwrap_or_else(|| self.fields.is_match(k))
         };
         for file in ["net/netstat", "net/snmp"] {
             let path = self.paths.proc(file);
@@ -158,7 +149,6 @@ impl Collector for Netstat {
             Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
-        *self.decided.lock() = decided.into_inner();
         for (key, value) in stats {
             let names = |keep: fn(String) -> Cow<'static, str>| {
                 (
