@@ -108,8 +108,13 @@ impl HostPaths {
 /// A directory of kernel pseudo-files (a cgroup, a network interface's sysfs directory) read
 /// through one open handle: each file is one `openat` of a single name (no path walk from `/`,
 /// no symlink to follow again: `/sys/class/net/<iface>` is a link into `/sys/devices`), no
-/// `stat`, and one `read` (the kernel fills a read of these files as far as it can). A scrape
-/// reads hundreds of such files, and these syscalls are most of its cost.
+/// `stat`, and for a file of one value or one block of text, one `read`. A scrape reads
+/// hundreds of such files, and these syscalls are most of its cost.
+///
+/// The one `read` holds for files the kernel writes in one piece (a cgroup's `memory.stat`, a
+/// sysfs attribute): it fills a read with all of it. A list the kernel writes an entry at a time
+/// (`cgroup.procs`, `tasks`, `net/dev`) comes a page or so per `read`, so a short read is not its
+/// end: [`KernelDir::read_list`] reads those until a `read` returns nothing.
 pub struct KernelDir {
     path: PathBuf,
     fd: rustix::fd::OwnedFd,
@@ -219,7 +224,7 @@ impl std::io::Read for At<'_> {
 }
 
 /// Reads a kernel pseudo-file read at every scrape, through a descriptor kept open between
-/// reads (see [`KEPT`]); otherwise as [`read`].
+/// reads (see `KEPT`: which files, and why); otherwise as [`read`].
 pub fn read_kept(path: PathBuf) -> Result<String, ReadError> {
     let err = |path: PathBuf, source| ReadError { path, source };
     // Taken out of the map while in use: a scrape that overlaps one stuck in a read opens its
