@@ -48,3 +48,37 @@ fn json_logs_are_json() {
         "{line}"
     );
 }
+
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    // hale inherits this process's limits: a soft limit below the hard one, as systemd's 1024.
+    let hard = getrlimit(Resource::Nofile)
+        .maximum
+        .expect("a finite hard limit on open files");
+    assert!(hard >= 128, "hard limit {hard} too low for this test");
+    let soft = hard / 2;
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(soft),
+            maximum: Some(hard),
+        },
+    )
+    .unwrap();
+    let hale = Hale::start(&[]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", hale.child.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(
+        numbers,
+        [hard, hard],
+        "{line} (inherited soft limit {soft})"
+    );
+}

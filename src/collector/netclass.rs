@@ -300,6 +300,17 @@ mod tests {
         std::fs::remove_dir_all(net.join("eth1")).unwrap();
         assert_eq!(mtu(&collector), [("eth0".to_string(), 9000.0)]);
         assert_eq!(collector.kept.lock().len(), 1);
+        // Past KEPT_DEVICES interfaces, the rest are read as before, scrape after scrape.
+        let mut want = vec![("eth0".to_string(), 9000.0)];
+        for i in 0..KEPT_DEVICES + 4 {
+            let name = format!("vlan{i:02}");
+            make(&name, &format!("{}\n", 1000 + i));
+            want.push((name, (1000 + i) as f64));
+        }
+        for _ in 0..2 {
+            assert_eq!(mtu(&collector), want);
+            assert_eq!(collector.kept.lock().len(), KEPT_DEVICES);
+        }
     }
 
     #[test]
